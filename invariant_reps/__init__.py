@@ -1,0 +1,23 @@
+"""invariant_reps: representations that keep what a task needs and drop what it must not use.
+
+Keras 3 models whose `train_step` adds a method's regularizer (EnD, IRENE,
+CTC, ...) on top of any encoder/head pair, mutual-information estimators, and
+the evaluation that tells how much of a sensitive variable a representation
+still carries. Importing the package registers every custom Keras object, so
+`keras.saving.load_model` restores saved models.
+"""
+
+from invariant_reps import layers  # noqa: F401  (registers serializable layers)
+from invariant_reps.data.packing import pack, pack_inputs, unpack_inputs
+from invariant_reps.evaluation.leakage import LeakageResult, leakage_probe
+from invariant_reps.models import InvariantModel, Vanilla
+from invariant_reps.networks import (
+    Network,
+    available_networks,
+    build_network,
+    get_network,
+    register_network,
+    split_model,
+)
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Command-line applications (absl): train, sweep, estimate_mi."""

@@ -1,0 +1,3 @@
+"""Evaluation of trained representations."""
+
+from invariant_reps.evaluation.leakage import LeakageResult, leakage_probe

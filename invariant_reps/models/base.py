@@ -1,0 +1,463 @@
+"""The training step every method shares.
+
+`InvariantModel` wraps an encoder (x -> z, the bottleneck representation) and a
+task head (z -> logits). One training step:
+
+1. forward pass, compiled task loss on (y, logits);
+2. the method's extra loss terms on (x, z, logits, y, s), each with a weight
+   (`add_loss_term`), summed into the objective of encoder + head;
+3. one optimizer step of encoder + head (optionally with PyTorch-style coupled
+   L2 weight decay);
+4. the auxiliary networks (adversary, privacy head, critic), each with its own
+   optimizer and number of inner steps, trained on the *stopped-gradient*
+   outputs of the same forward pass (`add_auxiliary`).
+
+Every term and auxiliary metric is a named `Mean` tracker, so it appears in the
+`fit` logs, in `History`, and in TensorBoard. Loss terms are scaled for
+`tf.distribute` the way Keras scales its own compiled loss (gradients sum over
+replicas) while trackers see the unscaled per-replica value.
+
+A method subclass says only what is new: it registers its terms and auxiliary
+networks in `__init__` and implements `compute_loss_terms` (and
+`auxiliary_loss` when it has auxiliary networks).
+"""
+
+import collections
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from invariant_reps.data.packing import get_index, unpack_inputs
+from invariant_reps.models import validation
+
+Batch = collections.namedtuple("Batch", ["x", "y", "s", "index"])
+Batch.__doc__ = """One unpacked batch as the method hooks see it.
+
+Fields:
+    x: model inputs (without the sensitive variable).
+    y: task targets.
+    s: the sensitive variable, or None when the batch carries none.
+    index: per-example dataset indices (`packing.INDEX_KEY`), or None.
+"""
+
+
+def _num_replicas():
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def scale_for_replicas(value):
+    """Divides `value` by the number of replicas in sync (no-op on one)."""
+    replicas = _num_replicas()
+    if replicas > 1:
+        value = value / ops.cast(replicas, value.dtype)
+    return value
+
+
+def unscale_for_replicas(value):
+    """Inverse of `scale_for_replicas`."""
+    replicas = _num_replicas()
+    if replicas > 1:
+        value = value * ops.cast(replicas, value.dtype)
+    return value
+
+
+def _batch_size(x):
+    first = keras.tree.flatten(x)[0]
+    return ops.cast(ops.shape(first)[0], "float32")
+
+
+@keras.saving.register_keras_serializable(package="invariant_reps")
+class InvariantModel(keras.Model):
+    """Base class: encoder + task head, method terms, auxiliary networks.
+
+    Args:
+        encoder: a Keras model mapping inputs `x` to the bottleneck `z` (2-D).
+        head: a Keras model mapping `z` to task logits.
+        weight_decay: coupled L2 weight decay on encoder + head, applied as
+            PyTorch's `weight_decay` does (`grad += weight_decay * w` for every
+            trainable variable, biases and BatchNorm included), i.e. a
+            `0.5 * weight_decay * ||w||^2` term in the objective that is not
+            reported in the loss. 0 disables it.
+        task_weight: multiplier of the task loss in the encoder/head objective
+            (IRENE's alpha; 1 elsewhere).
+        **kwargs: passed to `keras.Model` (e.g. `name`).
+
+    Data: batches are `({"inputs": x, "sensitive": s}, y)`; see
+    `invariant_reps.data.packing`. `call` reads only `"inputs"`, so
+    `predict(x)` and `evaluate(x, y)` need no sensitive attribute.
+
+    Example:
+        >>> net = invariant_reps.build_network("mlp", (8,), num_classes=2)
+        >>> model = invariant_reps.Vanilla(net.encoder, net.head)
+        >>> model.compile(optimizer="adam")
+        >>> model.fit(invariant_reps.pack_inputs(x, s), y, epochs=2)
+    """
+
+    #: Whether the training step needs the sensitive variable `s`.
+    requires_sensitive = True
+
+    def __init__(self, encoder, head, weight_decay=0.0, task_weight=1.0, **kwargs):
+        super().__init__(**kwargs)
+        for arg_name, value in (("encoder", encoder), ("head", head)):
+            if not isinstance(value, keras.layers.Layer):
+                raise ValueError(
+                    f"`{arg_name}` must be a Keras model or layer; received "
+                    f"{type(value).__name__}."
+                )
+        weight_decay = float(weight_decay)
+        if weight_decay < 0:
+            raise ValueError(f"`weight_decay` must be >= 0; received {weight_decay}.")
+        task_weight = float(task_weight)
+        if task_weight < 0:
+            raise ValueError(f"`task_weight` must be >= 0; received {task_weight}.")
+        self.encoder = encoder
+        self.head = head
+        self.weight_decay = weight_decay
+        self.task_weight = task_weight
+        self.task_loss_tracker = keras.metrics.Mean(name="task_loss")
+        self._term_names = []
+        self._term_weights = {}
+        self._term_trackers = {}
+        self._auxiliary_names = []
+        self._auxiliary_specs = {}
+
+    # ------------------------------------------------------------------ hooks
+    def add_loss_term(self, name, weight):
+        """Declares a named loss term added to the encoder/head objective.
+
+        Call from a subclass `__init__`. The value returned for `name` by
+        `compute_loss_terms` is reported as metric `name` (unweighted) and
+        enters the objective as `weight * value`.
+
+        Args:
+            name: metric name of the term.
+            weight: its multiplier (the method's alpha, beta, gamma, lambda).
+        """
+        if name in self._term_trackers:
+            raise ValueError(f"Loss term {name!r} is declared twice.")
+        weight = float(weight)
+        if weight < 0:
+            raise ValueError(f"Weight of loss term {name!r} must be >= 0; received {weight}.")
+        self._term_names.append(name)
+        self._term_weights[name] = weight
+        self._term_trackers[name] = keras.metrics.Mean(name=name)
+
+    def add_auxiliary(self, name, network, optimizer, steps=1, metrics=(), weight_decay=0.0):
+        """Declares an auxiliary network trained with its own optimizer.
+
+        After each encoder/head update the network takes `steps` optimizer
+        steps on `auxiliary_loss(name, ...)`, which sees the stopped-gradient
+        `z` and logits of the batch. Its variables are excluded from the
+        encoder/head optimizer.
+
+        Args:
+            name: name of the auxiliary; its loss is reported as `<name>_loss`.
+            network: a Keras model or layer (built on `z` in `build`).
+            optimizer: a Keras optimizer instance or identifier for it.
+            steps: inner optimizer steps per batch (>= 1).
+            metrics: names of extra metrics that `auxiliary_loss` returns.
+            weight_decay: coupled L2 weight decay for this network.
+        """
+        steps = int(steps)
+        if steps < 1:
+            raise ValueError(f"`steps` of auxiliary {name!r} must be >= 1; received {steps}.")
+        if name in self._auxiliary_specs:
+            raise ValueError(f"Auxiliary {name!r} is declared twice.")
+        setattr(self, f"{name}_network", network)
+        setattr(self, f"{name}_optimizer", keras.optimizers.get(optimizer))
+        trackers = {f"{name}_loss": keras.metrics.Mean(name=f"{name}_loss")}
+        for metric_name in metrics:
+            trackers[metric_name] = keras.metrics.Mean(name=metric_name)
+        self._auxiliary_names.append(name)
+        self._auxiliary_specs[name] = {
+            "steps": steps,
+            "weight_decay": float(weight_decay),
+            "trackers": trackers,
+        }
+
+    def auxiliary_network(self, name):
+        return getattr(self, f"{name}_network")
+
+    def auxiliary_optimizer(self, name):
+        return getattr(self, f"{name}_optimizer")
+
+    def compute_loss_terms(self, batch, z, logits, training):
+        """Returns `{term_name: scalar}` for every declared loss term.
+
+        Args:
+            batch: the `Batch` (x, y, s, index) being trained on.
+            z: the bottleneck representation (gradients flow to the encoder).
+            logits: task logits.
+            training: whether this is a training step.
+        """
+        return {}
+
+    def auxiliary_loss(self, name, batch, z, logits, training):
+        """Returns `(loss, {metric_name: value})` for auxiliary `name`.
+
+        `z` and `logits` are already stopped-gradient; only the auxiliary
+        network's variables are updated with this loss.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} declares auxiliary {name!r} but does not "
+            "implement `auxiliary_loss`."
+        )
+
+    # -------------------------------------------------------------- plumbing
+    @property
+    def auxiliary_variables(self):
+        """Trainable variables of all auxiliary networks."""
+        variables = []
+        for name in self._auxiliary_names:
+            variables.extend(self.auxiliary_network(name).trainable_variables)
+        return variables
+
+    @property
+    def trainable_weights(self):
+        # The encoder/head optimizer must never see auxiliary variables.
+        excluded = {id(v) for v in self.auxiliary_variables}
+        return [v for v in super().trainable_weights if id(v) not in excluded]
+
+    @property
+    def trainable_variables(self):
+        return self.trainable_weights
+
+    def call(self, inputs, training=None):
+        x, _ = unpack_inputs(inputs)
+        return self.head(self.encoder(x, training=training), training=training)
+
+    def build(self, input_shape=None):
+        if getattr(self.encoder, "outputs", None):
+            z_shape = tuple(self.encoder.outputs[0].shape)
+        else:
+            z_shape = tuple(self.encoder.compute_output_spec(
+                keras.KerasTensor(self._input_shape_of(input_shape))
+            ).shape)
+        for name in self._auxiliary_names:
+            network = self.auxiliary_network(name)
+            if not network.built:
+                network.build(self._auxiliary_input_shape(name, z_shape))
+        self.built = True
+
+    def build_auxiliary_optimizers(self):
+        """Creates the auxiliary optimizers' variables, in the strategy scope.
+
+        Runs eagerly (never inside the symbolic build that Keras traces), so
+        `fit`, `build_from_config` and checkpoint restoring call it; calling
+        it again is a no-op.
+        """
+        with self.distribute_strategy.scope():
+            for name in self._auxiliary_names:
+                optimizer = self.auxiliary_optimizer(name)
+                if not optimizer.built:
+                    optimizer.build(self.auxiliary_network(name).trainable_variables)
+
+    def ensure_built(self, x=None):
+        """Builds the model, its auxiliary networks and their optimizers.
+
+        Args:
+            x: optional sample input (array, dict, or `tf.data.Dataset`) used
+                only when the encoder has no static input shape.
+        """
+        if not self.built:
+            inputs = getattr(self.encoder, "inputs", None)
+            if inputs:
+                self.build(tuple(inputs[0].shape))
+            elif x is not None:
+                if isinstance(x, tf.data.Dataset):
+                    x = keras.utils.unpack_x_y_sample_weight(next(iter(x.take(1))))[0]
+                self(x)
+        self.build_auxiliary_optimizers()
+
+    def build_from_config(self, config):
+        super().build_from_config(config)
+        self.build_auxiliary_optimizers()
+
+    def get_compile_config(self):
+        return super().get_compile_config()
+
+    def compile_from_config(self, config):
+        # `compile` is overridden (for its defaults), so Keras leaves restoring
+        # the compiled state to us.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def _auxiliary_input_shape(self, name, z_shape):
+        """Shape an auxiliary network is built on; defaults to `z`'s shape."""
+        return z_shape
+
+    def _input_shape_of(self, input_shape):
+        if isinstance(input_shape, dict):
+            from invariant_reps.data.packing import INPUTS_KEY
+
+            input_shape = input_shape[INPUTS_KEY]
+        return tuple(input_shape)
+
+    def compile(self, optimizer="adam", loss=None, metrics=None, **kwargs):
+        """`keras.Model.compile` with defaults for classification.
+
+        `loss` defaults to sparse categorical cross-entropy on logits and
+        `metrics` to `["accuracy"]` when both are left unset.
+        """
+        if loss is None:
+            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+            if metrics is None:
+                metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+
+    def fit(self, x=None, y=None, validation_data=None, **kwargs):
+        validation.check_fit_data(self, x, y, name="training data")
+        if validation_data is not None:
+            validation.check_fit_data(self, validation_data, None, name="validation data")
+        self.ensure_built(x)
+        return super().fit(x, y, validation_data=validation_data, **kwargs)
+
+    def _has_terms(self, s):
+        return s is not None or not self.requires_sensitive
+
+    def _objective(self, x_packed, y, sample_weight, training):
+        x, s = unpack_inputs(x_packed)
+        if training and not self._has_terms(s):
+            raise ValueError(
+                f"{type(self).__name__} needs the sensitive variable in every "
+                "training batch: pass inputs as {'inputs': x, 'sensitive': s} "
+                "(invariant_reps.pack / pack_inputs)."
+            )
+        z = self.encoder(x, training=training)
+        logits = self.head(z, training=training)
+        task_loss = self._compute_loss(
+            x=x_packed, y=y, y_pred=logits, sample_weight=sample_weight, training=training
+        )
+        if task_loss is None:  # no compiled loss
+            task_loss = ops.zeros(())
+        batch = Batch(x, y, s, get_index(x_packed))
+        if not self._has_terms(s):  # evaluate(x, y) without s: task loss only
+            return batch, z, logits, task_loss, None, self.task_weight * task_loss
+        terms = self.compute_loss_terms(batch, z, logits, training)
+        missing = set(self._term_names) - set(terms)
+        if missing:
+            raise ValueError(
+                f"{type(self).__name__}.compute_loss_terms did not return the "
+                f"declared terms {sorted(missing)}."
+            )
+        objective = self.task_weight * task_loss
+        for name in self._term_names:
+            terms[name] = ops.cast(terms[name], "float32")
+            if self._term_weights[name] != 0.0:
+                objective = objective + self._term_weights[name] * scale_for_replicas(terms[name])
+        return batch, z, logits, task_loss, terms, objective
+
+    def _coupled_weight_decay(self, variables, weight_decay):
+        if not weight_decay or not variables:
+            return 0.0
+        squares = [ops.sum(ops.square(ops.cast(v, "float32"))) for v in variables]
+        return scale_for_replicas(0.5 * weight_decay * ops.sum(ops.stack(squares)))
+
+    def _track(self, x, task_loss, terms, objective):
+        batch = _batch_size(x)
+        self.task_loss_tracker.update_state(unscale_for_replicas(task_loss), sample_weight=batch)
+        self._loss_tracker.update_state(unscale_for_replicas(objective), sample_weight=batch)
+        for name in self._term_names if terms is not None else ():
+            self._term_trackers[name].update_state(terms[name], sample_weight=batch)
+
+    def _auxiliary_update(self, name, batch, z, logits):
+        spec = self._auxiliary_specs[name]
+        network = self.auxiliary_network(name)
+        optimizer = self.auxiliary_optimizer(name)
+        variables = network.trainable_variables
+        for _ in range(spec["steps"]):
+            with tf.GradientTape() as tape:
+                loss, metrics = self.auxiliary_loss(name, batch, z, logits, training=True)
+                objective = scale_for_replicas(ops.cast(loss, "float32"))
+                objective = objective + self._coupled_weight_decay(variables, spec["weight_decay"])
+                objective = optimizer.scale_loss(objective)
+            gradients = tape.gradient(objective, variables)
+            optimizer.apply_gradients(zip(gradients, variables))
+        self._track_auxiliary(name, batch, loss, metrics)
+
+    def _track_auxiliary(self, name, batch, loss, metrics):
+        trackers = self._auxiliary_specs[name]["trackers"]
+        size = _batch_size(batch.x)
+        trackers[f"{name}_loss"].update_state(loss, sample_weight=size)
+        for metric_name, value in metrics.items():
+            trackers[metric_name].update_state(value, sample_weight=size)
+
+    def train_step(self, data):
+        x_packed, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        main_variables = self.trainable_variables
+        with tf.GradientTape() as tape:
+            batch, z, logits, task_loss, terms, objective = self._objective(
+                x_packed, y, sample_weight, training=True
+            )
+            self._track(batch.x, task_loss, terms, objective)
+            total = objective + self._coupled_weight_decay(main_variables, self.weight_decay)
+            total = self.optimizer.scale_loss(total)
+        gradients = tape.gradient(total, main_variables)
+        self.optimizer.apply_gradients(zip(gradients, main_variables))
+        z_stopped, logits_stopped = ops.stop_gradient(z), ops.stop_gradient(logits)
+        for name in self._auxiliary_names:
+            self._auxiliary_update(name, batch, z_stopped, logits_stopped)
+        return self.compute_metrics(x_packed, y, logits, sample_weight=sample_weight)
+
+    def test_step(self, data):
+        x_packed, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        batch, z, logits, task_loss, terms, objective = self._objective(
+            x_packed, y, sample_weight, training=False
+        )
+        self._track(batch.x, task_loss, terms, objective)
+        if not self._has_terms(batch.s):
+            # No sensitive variable (evaluate(x, y)): report task metrics only.
+            logs = self.compute_metrics(x_packed, y, logits, sample_weight=sample_weight)
+            skipped = set(self._term_names)
+            for name in self._auxiliary_names:
+                skipped |= set(self._auxiliary_specs[name]["trackers"])
+            return {key: value for key, value in logs.items() if key not in skipped}
+        for name in self._auxiliary_names:
+            loss, metrics = self.auxiliary_loss(name, batch, z, logits, training=False)
+            self._track_auxiliary(name, batch, loss, metrics)
+        return self.compute_metrics(x_packed, y, logits, sample_weight=sample_weight)
+
+    @property
+    def metrics(self):
+        # Keras resets and reports exactly `self.metrics`; make sure every
+        # term and auxiliary tracker is in it, once.
+        metrics = list(super().metrics)
+        seen = {id(m) for m in metrics}
+        own = [self.task_loss_tracker]
+        own += [self._term_trackers[name] for name in self._term_names]
+        for name in self._auxiliary_names:
+            own += list(self._auxiliary_specs[name]["trackers"].values())
+        for metric in own:
+            if id(metric) not in seen:
+                metrics.append(metric)
+                seen.add(id(metric))
+        return metrics
+
+    @property
+    def loss_term_names(self):
+        """Names of the declared loss terms, in order."""
+        return list(self._term_names)
+
+    @property
+    def auxiliary_names(self):
+        """Names of the declared auxiliary networks, in order."""
+        return list(self._auxiliary_names)
+
+    # ---------------------------------------------------------- serialization
+    def get_config(self):
+        return {
+            "name": self.name,
+            "encoder": keras.saving.serialize_keras_object(self.encoder),
+            "head": keras.saving.serialize_keras_object(self.head),
+            "weight_decay": self.weight_decay,
+            "task_weight": self.task_weight,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("encoder", "head"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
