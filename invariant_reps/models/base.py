@@ -260,15 +260,16 @@ class InvariantModel(keras.Model):
             x: optional sample input (array, dict, or `tf.data.Dataset`) used
                 only when the encoder has no static input shape.
         """
-        if not self.built:
-            inputs = getattr(self.encoder, "inputs", None)
-            if inputs:
-                self.build(tuple(inputs[0].shape))
-            elif x is not None:
-                if isinstance(x, tf.data.Dataset):
-                    x = keras.utils.unpack_x_y_sample_weight(next(iter(x.take(1))))[0]
-                self(x)
-        self.build_auxiliary_optimizers()
+        with self.distribute_strategy.scope():
+            if not self.built:
+                inputs = getattr(self.encoder, "inputs", None)
+                if inputs:
+                    self.build(tuple(inputs[0].shape))
+                elif x is not None:
+                    if isinstance(x, tf.data.Dataset):
+                        x = keras.utils.unpack_x_y_sample_weight(next(iter(x.take(1))))[0]
+                    self(x)
+            self.build_auxiliary_optimizers()
 
     def build_from_config(self, config):
         super().build_from_config(config)

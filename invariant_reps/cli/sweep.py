@@ -1,0 +1,440 @@
+"""Hyperparameter sweeps over `invariant_reps.train`, summarised as EnD reports them.
+
+Grid search (the cartesian product of every `--grid`):
+
+    python -m invariant_reps.sweep --flagfile=flags/end_digits.cfg --sweep_dir=sweeps/end \
+        --grid="alpha=0.1,1,10" --grid="beta=0.1,1"
+
+Random search (`--random_search` draws, seeded by `--sweep_seed`):
+
+    python -m invariant_reps.sweep --flagfile=flags/end_digits.cfg --sweep_dir=sweeps/end \
+        --random_search=20 --space="alpha=loguniform:0.01:50" --space="beta=uniform:0:1"
+
+`--flagfile` names the *training* flagfile, the base configuration of every
+run; the sweep does not read it (it is `--train_flagfile`). Each run is a
+subprocess `python -m invariant_reps.train --flagfile=<base> --logdir=<sweep_dir>/run_NNN
+<--train_flags> --<name>=<value> ...`. Rerunning a killed sweep skips the runs
+that have a `results.json` and reruns the others, which the train CLI resumes
+from their checkpoints.
+
+Each run is scored at its best epoch by `--select_metric`; the runs are ranked
+by that score and the `--report_metrics` are summarised as mean ± std (ddof=0)
+over the `--top_k` best runs (EnD's protocol, see
+`invariant_reps.evaluation.sweep_summary`). Written to `--sweep_dir`:
+`results.csv`, `results.md` (a row per run), `summary.md`, `summary.json`,
+`sweep.json` (the plan) and TensorBoard hparams (`tensorboard --logdir=<sweep_dir>`,
+HParams tab).
+"""
+
+import dataclasses
+import glob
+import itertools
+import json
+import math
+import os
+import re
+import shlex
+import subprocess
+import sys
+
+import numpy as np
+from absl import app, flags
+
+from invariant_reps.evaluation import sweep_summary
+
+RESULTS_FILE = "results.json"  # Written by the train CLI into each run's logdir.
+RUN_TENSORBOARD_DIR = "tensorboard"  # The train CLI's TensorBoard directory inside a run's logdir.
+PLAN_FILE = "sweep.json"
+EVENTS_SUFFIX = ".sweep"  # Marks the event files this command writes (and rewrites).
+RESERVED_NAMES = ("logdir", "flagfile")
+
+GRID_FORM = "NAME=V1,V2,...  e.g. --grid=alpha=0.1,1,10"
+SPACE_FORMS = {
+    "uniform": "NAME=uniform:LOW:HIGH  (LOW < HIGH)  e.g. --space=beta=uniform:0:1",
+    "loguniform": "NAME=loguniform:LOW:HIGH  (0 < LOW < HIGH)  e.g. --space=alpha=loguniform:0.01:50",
+    "int": "NAME=int:LOW:HIGH  (integers, LOW <= HIGH, both included)  e.g. --space=epochs=int:10:80",
+    "choice": "NAME=choice:A|B|C  e.g. --space=network=choice:mlp|simple_conv",
+}
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string(
+    "train_flagfile", None,
+    "Training flagfile, the base configuration of every run. `--flagfile=X` on the sweep's command line "
+    "means `--train_flagfile=X`.",
+)
+flags.DEFINE_string("sweep_dir", None, "Directory of the sweep: one run_NNN logdir per run, tables, summary.")
+flags.DEFINE_multi_string("grid", [], f"A grid dimension, {GRID_FORM}; repeat for the cartesian product.")
+flags.DEFINE_integer("random_search", 0, "Number of random-search runs drawn from the --space specs.", lower_bound=0)
+flags.DEFINE_multi_string("space", [], "A random-search dimension, one of: " + "; ".join(SPACE_FORMS.values()) + ".")
+flags.DEFINE_integer("sweep_seed", 0, "Seed of the random search.")
+flags.DEFINE_integer("top_k", 3, "Number of best runs summarised (EnD: 3).", lower_bound=1)
+flags.DEFINE_string("select_metric", "val_accuracy", "Per-epoch metric whose best epoch is kept and ranks runs.")
+flags.DEFINE_enum("select_mode", "max", sweep_summary.MODES, "Whether the best --select_metric is its max or min.")
+flags.DEFINE_list(
+    "report_metrics", ["unbiased_test_accuracy", "biased_test_accuracy", "leakage_accuracy"],
+    "Metrics reported at each run's best epoch (or from its final evaluation when not logged per epoch).",
+)
+flags.DEFINE_string("train_flags", "", 'Extra flags for every run, e.g. "--epochs=5 --source=digits".')
+flags.DEFINE_bool("dry_run", False, "Print the planned runs and their commands, and run nothing.")
+flags.DEFINE_string("train_module", "invariant_reps.train", "Module each run executes with `python -m`.")
+flags.DEFINE_bool("percent", True, "Show metrics whose name contains 'accuracy' as percentages in the summary.")
+
+
+@dataclasses.dataclass(frozen=True)
+class Dimension:
+    """One swept flag: listed values (`grid`, `choice`) or a range (`uniform`, `loguniform`, `int`)."""
+
+    name: str
+    kind: str
+    values: tuple = ()
+    low: float = None
+    high: float = None
+
+    def sample(self, rng):
+        """Draws one value with the numpy `Generator` `rng`."""
+        if self.kind == "choice":
+            return self.values[int(rng.integers(len(self.values)))]
+        if self.kind == "int":
+            return int(rng.integers(self.low, self.high + 1))
+        if self.kind == "uniform":
+            value = rng.uniform(self.low, self.high)
+        else:  # loguniform: uniform in log space.
+            value = math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
+        # Six significant digits, so the value logged is exactly the value passed to the run.
+        return min(max(float(f"{value:.6g}"), self.low), self.high)
+
+
+def _typed(texts):
+    """Parses flag values as one type: bools, ints, floats (if any is), else the texts themselves."""
+    lowered = [text.lower() for text in texts]
+    if all(text in ("true", "false") for text in lowered):
+        return tuple(text == "true" for text in lowered)
+    if all(re.fullmatch(r"[+-]?\d+", text) for text in texts):
+        return tuple(int(text) for text in texts)
+    try:
+        return tuple(float(text) for text in texts)
+    except ValueError:
+        return tuple(texts)
+
+
+def _split_name(spec, forms):
+    name, separator, rest = spec.partition("=")
+    name = name.strip().lstrip("-")
+    if not separator or not re.fullmatch(r"[A-Za-z_]\w*", name) or not rest.strip():
+        raise ValueError(f"Ill-formed spec {spec!r}; expected {forms}.")
+    if name in RESERVED_NAMES:
+        raise ValueError(f"--{name} is set by the sweep itself and cannot be swept (spec {spec!r}).")
+    return name, rest.strip()
+
+
+def parse_grid_spec(spec):
+    """Parses `NAME=V1,V2,...` into a grid `Dimension`; raises ValueError naming the valid form."""
+    name, rest = _split_name(spec, GRID_FORM)
+    texts = [text.strip() for text in rest.split(",")]
+    if not all(texts):
+        raise ValueError(f"Empty value in grid spec {spec!r}; expected {GRID_FORM}.")
+    values = _typed(texts)
+    if len(set(values)) != len(values):
+        raise ValueError(f"Repeated value in grid spec {spec!r}: {values}.")
+    return Dimension(name, "grid", values=values)
+
+
+def parse_space_spec(spec):
+    """Parses a random-search spec (see `SPACE_FORMS`) into a `Dimension`; raises ValueError."""
+    forms = "one of:\n  " + "\n  ".join(SPACE_FORMS.values())
+    name, rest = _split_name(spec, forms)
+    kind, _, arguments = rest.partition(":")
+    if kind == "choice":
+        texts = [text.strip() for text in arguments.split("|")]
+        if not all(texts):
+            raise ValueError(f"Empty choice in space spec {spec!r}; expected {forms}")
+        values = _typed(texts)
+        if len(set(values)) != len(values):
+            raise ValueError(f"Repeated choice in space spec {spec!r}: {values}.")
+        return Dimension(name, kind, values=values)
+    if kind not in ("uniform", "loguniform", "int"):
+        raise ValueError(f"Unknown distribution {kind!r} in space spec {spec!r}; expected {forms}")
+    bounds = arguments.split(":")
+    try:
+        cast = int if kind == "int" else float
+        low, high = (cast(bound) for bound in bounds)
+    except ValueError:
+        raise ValueError(
+            f"Space spec {spec!r} needs two {'integer' if kind == 'int' else 'numeric'} bounds LOW:HIGH; "
+            f"expected {forms}"
+        ) from None
+    if not (low <= high if kind == "int" else low < high) or (kind == "loguniform" and low <= 0):
+        raise ValueError(f"Bounds of space spec {spec!r} are out of order; expected {SPACE_FORMS[kind]}")
+    return Dimension(name, kind, low=low, high=high)
+
+
+def _validator(parse):
+    def check(specs):
+        for spec in specs:
+            try:
+                parse(spec)
+            except ValueError as error:
+                raise flags.ValidationError(str(error)) from None
+        return True
+
+    return check
+
+
+def _check_train_flags(text):
+    try:
+        tokens = shlex.split(text)
+    except ValueError as error:
+        raise flags.ValidationError(f"--train_flags={text!r} cannot be split: {error}.") from None
+    for token in tokens:
+        if not token.startswith("--"):
+            raise flags.ValidationError(f"--train_flags must hold --name=value flags; found {token!r}.")
+        if token.split("=")[0].lstrip("-") == "logdir":
+            raise flags.ValidationError("--train_flags cannot set --logdir: each run's logdir is <sweep_dir>/run_NNN.")
+    return True
+
+
+flags.register_validator("grid", _validator(parse_grid_spec))
+flags.register_validator("space", _validator(parse_space_spec))
+flags.register_validator("train_flags", _check_train_flags)
+
+
+def plan_runs(dimensions, num_random=0, seed=0):
+    """The planned runs as `[(run_id, {name: value}), ...]`.
+
+    Without `num_random` the runs are the cartesian product of the dimensions'
+    values (the first dimension varies slowest); with it, `num_random` draws.
+    Draws are sequential, so a larger `num_random` with the same seed extends
+    a sweep rather than replacing it.
+    """
+    if num_random:
+        rng = np.random.default_rng(seed)
+        combos = [tuple(d.sample(rng) for d in dimensions) for _ in range(num_random)]
+    else:
+        combos = list(itertools.product(*(d.values for d in dimensions)))
+    width = max(3, len(str(len(combos) - 1)))
+    names = [d.name for d in dimensions]
+    return [(f"run_{i:0{width}d}", dict(zip(names, combo))) for i, combo in enumerate(combos)]
+
+
+def _flag_text(value):
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def run_command(run_dir, params):
+    """The argv of one run."""
+    return [
+        sys.executable, "-m", FLAGS.train_module, f"--flagfile={FLAGS.train_flagfile}", f"--logdir={run_dir}",
+        *shlex.split(FLAGS.train_flags), *(f"--{name}={_flag_text(v)}" for name, v in params.items()),
+    ]
+
+
+def _load_results(run_dir):
+    """The run's results, or None when absent or unreadable (a run killed while writing them)."""
+    try:
+        with open(os.path.join(run_dir, RESULTS_FILE)) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def _stderr_tail(path, start, lines=15):
+    with open(path, errors="replace") as f:
+        f.seek(start)
+        return "\n".join(f.read().strip().splitlines()[-lines:])
+
+
+def _train(run_dir, params):
+    """Runs one training subprocess; returns `(results or None, stderr tail)`."""
+    os.makedirs(run_dir, exist_ok=True)
+    err_path = os.path.join(run_dir, "stderr.log")
+    with open(os.path.join(run_dir, "stdout.log"), "a") as out, open(err_path, "a") as err:
+        start = err.tell()
+        code = subprocess.run(run_command(run_dir, params), stdout=out, stderr=err, check=False).returncode
+    results = _load_results(run_dir) if code == 0 else None
+    if results is None:
+        return None, f"exit status {code}; {err_path}:\n{_stderr_tail(err_path, start)}"
+    return results, ""
+
+
+def _row(run_id, params, results, error=""):
+    row = {"run": run_id, **params, "status": "ok" if results else "failed", "error": error}
+    if results:
+        try:
+            row.update(sweep_summary.metrics_at_best_epoch(
+                results, FLAGS.select_metric, FLAGS.report_metrics, FLAGS.select_mode))
+        except ValueError as error:  # E.g. --select_metric not logged by the run.
+            row.update(status="failed", error=str(error))
+        row["seconds_per_epoch"] = results.get("seconds_per_epoch")
+    return row
+
+
+def _remove_own_events(directory):
+    for path in glob.glob(os.path.join(directory, f"events.out.tfevents.*{EVENTS_SUFFIX}")):
+        os.remove(path)
+
+
+def write_hparams_config(sweep_dir, dimensions, metrics):
+    """Declares the swept hparams and their domains, and the metrics, for TensorBoard's HParams tab."""
+    import tensorflow as tf  # Imported here: planning and --dry_run need no TensorFlow.
+    from tensorboard.plugins.hparams import api as hp
+
+    hparams = []
+    for d in dimensions:
+        if d.kind in ("grid", "choice"):
+            domain = hp.Discrete(list(d.values))
+        else:
+            domain = hp.IntInterval(d.low, d.high) if d.kind == "int" else hp.RealInterval(d.low, d.high)
+        hparams.append(hp.HParam(d.name, domain))
+    _remove_own_events(sweep_dir)
+    writer = tf.summary.create_file_writer(sweep_dir, filename_suffix=EVENTS_SUFFIX)
+    with writer.as_default():
+        hp.hparams_config(
+            hparams=hparams,
+            metrics=[hp.Metric(f"sweep/{m}", display_name=f"{m} (best epoch)") for m in metrics],
+        )
+    writer.close()
+
+
+def write_run_summary(run_dir, run_id, params, row, metrics):
+    """Writes the run's hparams and its best-epoch metrics (tags `sweep/<metric>`) for TensorBoard."""
+    import tensorflow as tf
+    from tensorboard.plugins.hparams import api as hp
+
+    board = os.path.join(run_dir, RUN_TENSORBOARD_DIR)
+    _remove_own_events(board)
+    writer = tf.summary.create_file_writer(board, filename_suffix=EVENTS_SUFFIX)
+    with writer.as_default():
+        # The train CLI records every flag here first; TensorBoard keeps that (consistent) record.
+        hp.hparams(params, trial_id=run_id)
+        for metric in metrics:
+            if metric in row:
+                tf.summary.scalar(f"sweep/{metric}", row[metric], step=row["best_epoch"])
+    writer.close()
+
+
+def _describe(params):
+    return " ".join(f"{name}={sweep_summary.format_value(v)}" for name, v in params.items())
+
+
+def _write(path, text):
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
+
+
+def _record_plan(sweep_dir, plan):
+    """Writes the plan, or checks that an existing sweep_dir holds the same sweep (or its prefix)."""
+    record = {
+        "train_module": FLAGS.train_module, "train_flagfile": FLAGS.train_flagfile,
+        "train_flags": shlex.split(FLAGS.train_flags), "runs": [{"run": r, "params": p} for r, p in plan],
+    }
+    path = os.path.join(sweep_dir, PLAN_FILE)
+    if os.path.exists(path):
+        with open(path) as f:
+            old = json.load(f)
+        same_base = all(old.get(key) == record[key] for key in ("train_module", "train_flagfile", "train_flags"))
+        if not same_base or old["runs"] != record["runs"][: len(old["runs"])]:
+            raise app.UsageError(
+                f"{sweep_dir} holds a different sweep ({path}): its runs or base flags differ from this "
+                "command's. Use a new --sweep_dir, or the original command to resume it."
+            )
+    _write(path, json.dumps(record, indent=2))
+
+
+def _dimensions():
+    if FLAGS.grid and (FLAGS.random_search or FLAGS.space):
+        raise app.UsageError("Give either --grid or --random_search with --space, not both.")
+    if bool(FLAGS.random_search) != bool(FLAGS.space):
+        raise app.UsageError("--random_search=N and --space specs go together.")
+    if not (FLAGS.grid or FLAGS.space):
+        raise app.UsageError(f"Nothing to sweep: give --grid={GRID_FORM}, or --random_search=N with --space.")
+    dimensions = [parse_grid_spec(s) for s in FLAGS.grid] + [parse_space_spec(s) for s in FLAGS.space]
+    names = [d.name for d in dimensions]
+    fixed = {token.split("=")[0].lstrip("-") for token in shlex.split(FLAGS.train_flags)}
+    for name in names:
+        if names.count(name) > 1 or name in fixed:
+            raise app.UsageError(f"--{name} is given twice (swept twice, or swept and set in --train_flags).")
+    return dimensions
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    if not FLAGS.train_flagfile or not FLAGS.sweep_dir:
+        raise app.UsageError("--flagfile (the training flagfile) and --sweep_dir are required.")
+    dimensions = _dimensions()
+    plan = plan_runs(dimensions, FLAGS.random_search, FLAGS.sweep_seed)
+    sweep_dir = FLAGS.sweep_dir
+    if FLAGS.dry_run:
+        for run_id, params in plan:
+            print(f"{run_id}  {_describe(params)}\n    {shlex.join(run_command(os.path.join(sweep_dir, run_id), params))}")
+        print(f"{len(plan)} planned runs.")
+        return 0
+    if not os.path.isfile(FLAGS.train_flagfile):
+        raise app.UsageError(f"Training flagfile {FLAGS.train_flagfile!r} not found.")
+    os.makedirs(sweep_dir, exist_ok=True)
+    _record_plan(sweep_dir, plan)
+    select, reports = FLAGS.select_metric, [m for m in FLAGS.report_metrics if m != FLAGS.select_metric]
+    metrics = [select, *reports]
+    write_hparams_config(sweep_dir, dimensions, metrics)
+    columns = ["run", *(d.name for d in dimensions), "status", "best_epoch", *metrics, "seconds_per_epoch"]
+    rows = [{"run": run_id, **params, "status": "pending"} for run_id, params in plan]
+    print(f"Sweep of {len(plan)} runs in {sweep_dir}.")
+    for i, (run_id, params) in enumerate(plan):
+        run_dir = os.path.join(sweep_dir, run_id)
+        print(f"[{i + 1}/{len(plan)}] {run_id} {_describe(params)}", end=" ... ", flush=True)
+        results, error, note = _load_results(run_dir), "", "already done"
+        if results is None:
+            (results, error), note = _train(run_dir, params), "done"
+        rows[i] = _row(run_id, params, results, error)
+        if rows[i]["status"] == "ok":
+            write_run_summary(run_dir, run_id, params, rows[i], metrics)
+            scores = ", ".join(f"{m}={sweep_summary.format_value(rows[i].get(m))}" for m in metrics)
+            print(f"{note}: best epoch {rows[i]['best_epoch']}, {scores}", flush=True)
+        else:
+            print(f"FAILED ({rows[i]['error'].splitlines()[0]})", flush=True)
+        _write(os.path.join(sweep_dir, "results.csv"), sweep_summary.csv_table(rows, [*columns, "error"]))
+        _write(os.path.join(sweep_dir, "results.md"), sweep_summary.markdown_table(rows, columns))
+    return _report(sweep_dir, rows, reports)
+
+
+def _json_number(value):
+    return None if math.isnan(value) else value
+
+
+def _report(sweep_dir, rows, reports):
+    """Writes and prints the top-k summary and the failures; returns the exit status."""
+    select, k = FLAGS.select_metric, FLAGS.top_k
+    summary = sweep_summary.top_k_summary(rows, select, [select, *reports], k, FLAGS.select_mode)
+    top = sweep_summary.top_k_rows(rows, select, k, FLAGS.select_mode)
+    failed = [row for row in rows if row["status"] == "failed"]
+    percent = {m for m in summary if FLAGS.percent and "accuracy" in m}
+    text = (
+        f"Top-{k} of {len(rows) - len(failed)} completed runs by {select} ({FLAGS.select_mode}) at each run's "
+        f"best epoch: {', '.join(row['run'] for row in top) or 'none'}.\n\n"
+        + sweep_summary.summary_markdown(summary, k, percent)
+    )
+    _write(os.path.join(sweep_dir, "summary.md"), text)
+    record = {
+        "select_metric": select, "select_mode": FLAGS.select_mode, "top_k": k,
+        "num_runs": len(rows), "num_failed": len(failed), "top_runs": top,
+        "metrics": {m: {"mean": _json_number(mean), "std": _json_number(std)} for m, (mean, std) in summary.items()},
+    }
+    _write(os.path.join(sweep_dir, "summary.json"), json.dumps(record, indent=2))
+    print("\n" + text)
+    for row in failed:
+        print(f"{row['run']} FAILED: {row['error']}\n")
+    if failed:
+        print(f"{len(failed)} of {len(rows)} runs failed.")
+    return 1 if len(failed) == len(rows) else 0
+
+
+def parse_flags(argv):
+    """absl's parser, after reading `--flagfile` as the training flagfile (`--train_flagfile`)."""
+    argv = [re.sub(r"^--?flagfile(?==|$)", "--train_flagfile", arg) for arg in argv]
+    return app.parse_flags_with_usage(argv)
+
+
+def run():
+    app.run(main, flags_parser=parse_flags)

@@ -1,0 +1,210 @@
+"""Tests of invariant_reps/models/ctc.py: the InfoNCE math, banks, schedule, saving."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from invariant_reps.data.pipeline import make_array_dataset
+from invariant_reps.models.ctc import CTC
+from invariant_reps.models.ctc import CTCSchedule
+from invariant_reps.models.ctc import memory_bank_nce
+from invariant_reps.models.ctc import momentum_update
+from invariant_reps.networks import build_network
+
+NUM_FEATURES = 6
+NUM_CLASSES = 3
+
+
+def _data(num_examples=24, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(num_examples, NUM_FEATURES)).astype("float32")
+    y = rng.integers(0, NUM_CLASSES, num_examples)
+    return x, y
+
+
+def _model(num_examples=24, **kwargs):
+    keras.utils.set_random_seed(0)
+    network = build_network("mlp", (NUM_FEATURES,), NUM_CLASSES, hidden_units=(8,))
+    options = dict(projection_dim=4, num_negatives=None, stage_two_epoch=1, seed=3)
+    options.update(kwargs)
+    return CTC(network.encoder, network.head, num_examples=num_examples, **options)
+
+
+def _indexed(x, y, batch_size=8, num_epochs=1):
+    return make_array_dataset(
+        x, y, np.zeros(len(y)), batch_size, shuffle_seed=0, num_epochs=num_epochs,
+        include_index=True,
+    )
+
+
+def test_memory_bank_nce_matches_hand_computation():
+    # Bank m0 = (1, 0), m1 = (0, 1), m2 = (-1, 0); query i's positive is m_i,
+    # negatives are the two other rows, temperature 1:
+    #   v0 = (1, 0):     logits (pos 1 | 0, -1)   -> log(e + 1 + e^-1) - 1 = 0.407606
+    #   v1 = (0, 1):     logits (pos 1 | 0, 0)    -> log(e + 2) - 1        = 0.551445
+    #   v2 = (0.6, 0.8): logits (pos -0.6 | 0.6, 0.8)
+    #                    -> log(e^-0.6 + e^0.6 + e^0.8) + 0.6 = 1.525289 + 0.6 = 2.125289
+    #   mean = (0.407606 + 0.551445 + 2.125289) / 3 = 1.028113
+    bank = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]], "float32")
+    queries = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]], "float32")
+    loss = memory_bank_nce(queries, bank, [0, 1, 2], [0, 1, 2], temperature=1.0)
+    assert float(loss) == pytest.approx(1.028113, abs=1e-5)
+    # Temperature 0.5 doubles every logit; row 0 alone: log(1 + e^-2 + e^-4).
+    loss = memory_bank_nce(queries[:1], bank, [0], [0, 1, 2], temperature=0.5)
+    assert float(loss) == pytest.approx(math.log(1 + math.exp(-2) + math.exp(-4)), abs=1e-5)
+
+
+def test_memory_bank_nce_excludes_the_positive_from_sampled_negatives():
+    bank = np.array([[1.0, 0.0], [0.0, 1.0]], "float32")
+    # Both sampled negatives are the positive itself: nothing to contrast.
+    loss = memory_bank_nce(bank[:1], bank, [0], [0, 0], temperature=1.0)
+    assert float(loss) == pytest.approx(0.0, abs=1e-6)
+    # A negative drawn twice counts twice: log(e + 2) - 1.
+    loss = memory_bank_nce(bank[:1], bank, [0], [1, 1], temperature=1.0)
+    assert float(loss) == pytest.approx(math.log(math.e + 2) - 1, abs=1e-5)
+
+
+def test_momentum_update_math():
+    rows = np.array([[1.0, 0.0]], "float32")
+    values = np.array([[0.0, 2.0]], "float32")
+    # normalize(0.5 * (1, 0) + 0.5 * (0, 2)) = (0.5, 1) / sqrt(1.25).
+    expected = np.array([[0.5, 1.0]]) / math.sqrt(1.25)
+    np.testing.assert_allclose(momentum_update(rows, values, 0.5), expected, atol=1e-6)
+    np.testing.assert_allclose(momentum_update(rows, values, 1.0), rows, atol=1e-6)
+    np.testing.assert_allclose(momentum_update(rows, values, 0.0), [[0.0, 1.0]], atol=1e-6)
+
+
+def test_fit_updates_only_the_visited_rows_with_the_right_momentum():
+    x, y = _data(16)
+    # A bank of 20 rows trained on examples 0..15; learning rate 0 keeps the
+    # projections fixed, so the expected rows are exact.
+    model = _model(num_examples=20, instance_momentum=0.5, stage_two_epoch=5)
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0))
+    instance_before = model.instance_bank.numpy().copy()
+    temporal_before = model.temporal_bank.numpy().copy()
+    batches = _indexed(x, y)
+    model.fit(batches.dataset, epochs=1, steps_per_epoch=batches.steps_per_epoch, verbose=0)
+
+    z = model.encoder(x)
+    instance_v = keras.ops.normalize(model.instance_projection(z), axis=-1).numpy()
+    temporal_v = keras.ops.normalize(model.temporal_projection(z), axis=-1).numpy()
+    expected_instance = momentum_update(instance_before[:16], instance_v, 0.5).numpy()
+    np.testing.assert_allclose(model.instance_bank.numpy()[:16], expected_instance, atol=1e-5)
+    # Stage one with update_memory_bank: the temporal bank is overwritten.
+    np.testing.assert_allclose(model.temporal_bank.numpy()[:16], temporal_v, atol=1e-5)
+    np.testing.assert_array_equal(model.instance_bank.numpy()[16:], instance_before[16:])
+    np.testing.assert_array_equal(model.temporal_bank.numpy()[16:], temporal_before[16:])
+
+
+def test_without_update_memory_bank_the_temporal_bank_waits_for_stage_two():
+    x, y = _data(16)
+    model = _model(num_examples=16, update_memory_bank=False, stage_two_epoch=5)
+    model.compile(optimizer="sgd")
+    before = model.temporal_bank.numpy().copy()
+    batches = _indexed(x, y)
+    model.fit(batches.dataset, epochs=1, steps_per_epoch=batches.steps_per_epoch, verbose=0)
+    np.testing.assert_array_equal(model.temporal_bank.numpy(), before)
+
+
+def test_two_stage_schedule_switches_terms_at_stage_two_epoch():
+    x, y = _data()
+    model = _model(stage_two_epoch=1, num_negatives=5)
+    model.compile(optimizer="sgd")
+    batches = _indexed(x, y, num_epochs=2)
+    history = model.fit(
+        batches.dataset, epochs=2, steps_per_epoch=batches.steps_per_epoch, verbose=0
+    ).history
+    assert history["instance_loss"][0] > 0 and history["instance_loss"][1] == 0
+    assert history["temporal_loss"][0] == 0 and history["temporal_loss"][1] > 0
+    assert int(model.epoch.numpy()) == 1
+    assert np.all(np.isfinite(history["loss"]))
+
+
+def test_fit_resumed_at_initial_epoch_starts_in_the_right_stage():
+    x, y = _data()
+    model = _model(stage_two_epoch=2)
+    model.compile(optimizer="sgd")
+    batches = _indexed(x, y)
+    history = model.fit(
+        batches.dataset, epochs=3, initial_epoch=2,
+        steps_per_epoch=batches.steps_per_epoch, verbose=0,
+        callbacks=[CTCSchedule()],
+    ).history
+    assert history["instance_loss"] == [0.0] and history["temporal_loss"][0] > 0
+
+
+def test_weight_decay_uses_the_coefficient_in_stage_one_only():
+    model = _model(weight_decay=0.01, weight_decay_coef=2.0, stage_two_epoch=3)
+    model.build((None, NUM_FEATURES))
+    variables = model.trainable_variables
+    squared_norm = sum(float(np.sum(np.square(v.numpy()))) for v in variables)
+    model.set_epoch(2)
+    stage_one = float(model._coupled_weight_decay(variables, model.weight_decay))
+    model.set_epoch(3)
+    stage_two = float(model._coupled_weight_decay(variables, model.weight_decay))
+    assert stage_one == pytest.approx(2.0 * 0.5 * 0.01 * squared_norm, rel=1e-5)
+    assert stage_two == pytest.approx(0.5 * 0.01 * squared_norm, rel=1e-5)
+
+
+def test_keras_round_trip_keeps_config_banks_and_epoch(tmp_path):
+    x, y = _data()
+    model = _model(alpha=0.5, beta=1.0, instance_temperature=0.2, num_negatives=7)
+    model.compile(optimizer="sgd")
+    batches = _indexed(x, y, num_epochs=2)
+    model.fit(batches.dataset, epochs=2, steps_per_epoch=batches.steps_per_epoch, verbose=0)
+    path = str(tmp_path / "ctc.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    assert isinstance(restored, CTC)
+    assert restored.get_config() == model.get_config()
+    np.testing.assert_array_equal(restored.instance_bank.numpy(), model.instance_bank.numpy())
+    np.testing.assert_array_equal(restored.temporal_bank.numpy(), model.temporal_bank.numpy())
+    assert int(restored.epoch.numpy()) == 1
+    np.testing.assert_allclose(restored.predict(x, verbose=0), model.predict(x, verbose=0))
+    np.testing.assert_allclose(restored.encoder(x), model.encoder(x), atol=1e-6)
+
+
+def test_evaluate_needs_no_index_and_reports_zero_terms():
+    x, y = _data()
+    model = _model()
+    model.compile(optimizer="sgd")
+    logs = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert logs["instance_loss"] == 0 and logs["temporal_loss"] == 0
+    assert logs["loss"] == pytest.approx(logs["task_loss"])
+
+
+def test_missing_index_is_a_clear_error():
+    x, y = _data()
+    model = _model()
+    model.compile(optimizer="sgd")
+    with pytest.raises(ValueError, match="include_index=True"):
+        model.fit({"inputs": x}, y, epochs=1, verbose=0)
+    unindexed = make_array_dataset(x, y, np.zeros(len(y)), 8).dataset
+    with pytest.raises(ValueError, match="dataset index"):
+        model.fit(unindexed, epochs=1, verbose=0)
+
+
+def test_out_of_range_index_is_rejected():
+    x, y = _data()
+    model = _model(num_examples=10)
+    model.compile(optimizer="sgd")
+    with pytest.raises(ValueError, match=r"example indices must be class ids in \[0, 10\)"):
+        model.fit({"inputs": x, "index": np.arange(len(x))}, y, epochs=1, verbose=0)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"num_examples": 0}, "num_examples"),
+        ({"instance_temperature": 0.0}, "instance_temperature"),
+        ({"temporal_momentum": 1.5}, "temporal_momentum"),
+        ({"num_negatives": 0}, "num_negatives"),
+        ({"stage_two_epoch": -1}, "stage_two_epoch"),
+        ({"alpha": -0.1}, "instance_loss"),
+    ],
+)
+def test_bad_arguments_are_rejected(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        _model(**kwargs)
