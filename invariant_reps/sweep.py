@@ -1,4 +1,4 @@
-"""Entry point: `python -m invariant_reps.sweep` (see `invariant_reps.cli.sweep`)."""
+"""`python -m invariant_reps.sweep`: see `invariant_reps.cli.sweep`."""
 
 from invariant_reps.cli.sweep import run
 

@@ -10,20 +10,15 @@ Random search (`--random_search` draws, seeded by `--sweep_seed`):
     python -m invariant_reps.sweep --flagfile=flags/end_digits.cfg --sweep_dir=sweeps/end \
         --random_search=20 --space="alpha=loguniform:0.01:50" --space="beta=uniform:0:1"
 
-`--flagfile` names the *training* flagfile, the base configuration of every
-run; the sweep does not read it (it is `--train_flagfile`). Each run is a
-subprocess `python -m invariant_reps.train --flagfile=<base> --logdir=<sweep_dir>/run_NNN
-<--train_flags> --<name>=<value> ...`. Rerunning a killed sweep skips the runs
-that have a `results.json` and reruns the others, which the train CLI resumes
-from their checkpoints.
-
-Each run is scored at its best epoch by `--select_metric`; the runs are ranked
-by that score and the `--report_metrics` are summarised as mean ± std (ddof=0)
-over the `--top_k` best runs (EnD's protocol, see
-`invariant_reps.evaluation.sweep_summary`). Written to `--sweep_dir`:
-`results.csv`, `results.md` (a row per run), `summary.md`, `summary.json`,
-`sweep.json` (the plan) and TensorBoard hparams (`tensorboard --logdir=<sweep_dir>`,
-HParams tab).
+`--flagfile` is the *training* flagfile (`--train_flagfile`), the base of every
+run: `python -m invariant_reps.train --flagfile=<base> --logdir=<sweep_dir>/run_NNN
+<--train_flags> --<name>=<value> ...`, each in a subprocess. Rerunning a killed
+sweep skips the runs with a `results.json`; the others rerun and resume from
+their checkpoints. Each run is scored at its best epoch by `--select_metric`, and
+the `--report_metrics` are summarised as mean ± std (ddof=0) over the `--top_k`
+best runs (EnD's protocol, `invariant_reps.evaluation.sweep_summary`). Written to
+`--sweep_dir`: `results.csv`, `results.md`, `summary.md`, `summary.json`, the plan
+`sweep.json`, and TensorBoard hparams (`tensorboard --logdir=<sweep_dir>`, HParams tab).
 """
 
 import dataclasses
@@ -38,7 +33,9 @@ import subprocess
 import sys
 
 import numpy as np
+import tensorflow as tf
 from absl import app, flags
+from tensorboard.plugins.hparams import api as hp
 
 from invariant_reps.evaluation import sweep_summary
 
@@ -128,16 +125,20 @@ def _split_name(spec, forms):
     return name, rest.strip()
 
 
+def _listed_values(texts, spec, forms):
+    texts = [text.strip() for text in texts]
+    if not all(texts):
+        raise ValueError(f"Empty value in spec {spec!r}; expected {forms}")
+    values = _typed(texts)
+    if len(set(values)) != len(values):
+        raise ValueError(f"Repeated value in spec {spec!r}: {values}.")
+    return values
+
+
 def parse_grid_spec(spec):
     """Parses `NAME=V1,V2,...` into a grid `Dimension`; raises ValueError naming the valid form."""
     name, rest = _split_name(spec, GRID_FORM)
-    texts = [text.strip() for text in rest.split(",")]
-    if not all(texts):
-        raise ValueError(f"Empty value in grid spec {spec!r}; expected {GRID_FORM}.")
-    values = _typed(texts)
-    if len(set(values)) != len(values):
-        raise ValueError(f"Repeated value in grid spec {spec!r}: {values}.")
-    return Dimension(name, "grid", values=values)
+    return Dimension(name, "grid", values=_listed_values(rest.split(","), spec, GRID_FORM))
 
 
 def parse_space_spec(spec):
@@ -146,13 +147,7 @@ def parse_space_spec(spec):
     name, rest = _split_name(spec, forms)
     kind, _, arguments = rest.partition(":")
     if kind == "choice":
-        texts = [text.strip() for text in arguments.split("|")]
-        if not all(texts):
-            raise ValueError(f"Empty choice in space spec {spec!r}; expected {forms}")
-        values = _typed(texts)
-        if len(set(values)) != len(values):
-            raise ValueError(f"Repeated choice in space spec {spec!r}: {values}.")
-        return Dimension(name, kind, values=values)
+        return Dimension(name, kind, values=_listed_values(arguments.split("|"), spec, SPACE_FORMS[kind]))
     if kind not in ("uniform", "loguniform", "int"):
         raise ValueError(f"Unknown distribution {kind!r} in space spec {spec!r}; expected {forms}")
     bounds = arguments.split(":")
@@ -212,9 +207,8 @@ def plan_runs(dimensions, num_random=0, seed=0):
         combos = [tuple(d.sample(rng) for d in dimensions) for _ in range(num_random)]
     else:
         combos = list(itertools.product(*(d.values for d in dimensions)))
-    width = max(3, len(str(len(combos) - 1)))
     names = [d.name for d in dimensions]
-    return [(f"run_{i:0{width}d}", dict(zip(names, combo))) for i, combo in enumerate(combos)]
+    return [(f"run_{i:03d}", dict(zip(names, combo))) for i, combo in enumerate(combos)]
 
 
 def _flag_text(value):
@@ -253,7 +247,7 @@ def _train(run_dir, params):
         code = subprocess.run(run_command(run_dir, params), stdout=out, stderr=err, check=False).returncode
     results = _load_results(run_dir) if code == 0 else None
     if results is None:
-        return None, f"exit status {code}; {err_path}:\n{_stderr_tail(err_path, start)}"
+        return None, f"exit status {code}, log {err_path}\n{_stderr_tail(err_path, start)}"
     return results, ""
 
 
@@ -276,9 +270,6 @@ def _remove_own_events(directory):
 
 def write_hparams_config(sweep_dir, dimensions, metrics):
     """Declares the swept hparams and their domains, and the metrics, for TensorBoard's HParams tab."""
-    import tensorflow as tf  # Imported here: planning and --dry_run need no TensorFlow.
-    from tensorboard.plugins.hparams import api as hp
-
     hparams = []
     for d in dimensions:
         if d.kind in ("grid", "choice"):
@@ -298,9 +289,6 @@ def write_hparams_config(sweep_dir, dimensions, metrics):
 
 def write_run_summary(run_dir, run_id, params, row, metrics):
     """Writes the run's hparams and its best-epoch metrics (tags `sweep/<metric>`) for TensorBoard."""
-    import tensorflow as tf
-    from tensorboard.plugins.hparams import api as hp
-
     board = os.path.join(run_dir, RUN_TENSORBOARD_DIR)
     _remove_own_events(board)
     writer = tf.summary.create_file_writer(board, filename_suffix=EVENTS_SUFFIX)
@@ -326,7 +314,7 @@ def _write(path, text):
 def _record_plan(sweep_dir, plan):
     """Writes the plan, or checks that an existing sweep_dir holds the same sweep (or its prefix)."""
     record = {
-        "train_module": FLAGS.train_module, "train_flagfile": FLAGS.train_flagfile,
+        "train_module": FLAGS.train_module, "train_flagfile": os.path.abspath(FLAGS.train_flagfile),
         "train_flags": shlex.split(FLAGS.train_flags), "runs": [{"run": r, "params": p} for r, p in plan],
     }
     path = os.path.join(sweep_dir, PLAN_FILE)
@@ -343,12 +331,10 @@ def _record_plan(sweep_dir, plan):
 
 
 def _dimensions():
-    if FLAGS.grid and (FLAGS.random_search or FLAGS.space):
-        raise app.UsageError("Give either --grid or --random_search with --space, not both.")
-    if bool(FLAGS.random_search) != bool(FLAGS.space):
-        raise app.UsageError("--random_search=N and --space specs go together.")
-    if not (FLAGS.grid or FLAGS.space):
-        raise app.UsageError(f"Nothing to sweep: give --grid={GRID_FORM}, or --random_search=N with --space.")
+    if bool(FLAGS.grid) == bool(FLAGS.space) or bool(FLAGS.random_search) != bool(FLAGS.space):
+        raise app.UsageError(
+            f"Give --grid={GRID_FORM} (repeatable), or --random_search=N with --space specs; not both."
+        )
     dimensions = [parse_grid_spec(s) for s in FLAGS.grid] + [parse_space_spec(s) for s in FLAGS.space]
     names = [d.name for d in dimensions]
     fixed = {token.split("=")[0].lstrip("-") for token in shlex.split(FLAGS.train_flags)}

@@ -215,7 +215,7 @@ def parallel_term(
 
     Example:
         >>> z = np.eye(4)  # mutually orthogonal: every cosine is 0
-        >>> parallel_term(z, [0, 0, 1, 1], [0, 1, 0, 1], 2, 2)  # 0.5
+        >>> parallel_term(z, [0, 0, 1, 1], [1, 0, 1, 0], 2, 2)  # 0.5
     """
     mask = _parallel_pair_mask(target, bias, num_target_classes, num_bias_classes, pairs)
     misalignment = (1.0 - gram_lower(z)) / 2.0
@@ -239,7 +239,8 @@ class EnD(InvariantModel):
 
     Args:
         encoder: Keras model x -> z.
-        head: Keras model z -> task logits.
+        head: Keras model z -> task logits; task targets must be integer
+            class ids (sparse labels), as R_par groups samples by target.
         num_sensitive_classes: int >= 2, number of bias classes; the
             sensitive variable must be class ids in `[0, num_sensitive_classes)`.
         alpha: weight of R_perp (>= 0).
