@@ -55,11 +55,7 @@ SPACE_FORMS = {
 
 FLAGS = flags.FLAGS
 
-flags.DEFINE_string(
-    "train_flagfile", None,
-    "Training flagfile, the base configuration of every run. `--flagfile=X` on the sweep's command line "
-    "means `--train_flagfile=X`.",
-)
+flags.DEFINE_string("train_flagfile", None, "Training flagfile, the base of every run (alias: --flagfile).")
 flags.DEFINE_string("sweep_dir", None, "Directory of the sweep: one run_NNN logdir per run, tables, summary.")
 flags.DEFINE_multi_string("grid", [], f"A grid dimension, {GRID_FORM}; repeat for the cartesian product.")
 flags.DEFINE_integer("random_search", 0, "Number of random-search runs drawn from the --space specs.", lower_bound=0)
@@ -68,10 +64,8 @@ flags.DEFINE_integer("sweep_seed", 0, "Seed of the random search.")
 flags.DEFINE_integer("top_k", 3, "Number of best runs summarised (EnD: 3).", lower_bound=1)
 flags.DEFINE_string("select_metric", "val_accuracy", "Per-epoch metric whose best epoch is kept and ranks runs.")
 flags.DEFINE_enum("select_mode", "max", sweep_summary.MODES, "Whether the best --select_metric is its max or min.")
-flags.DEFINE_list(
-    "report_metrics", ["unbiased_test_accuracy", "biased_test_accuracy", "leakage_accuracy"],
-    "Metrics reported at each run's best epoch (or from its final evaluation when not logged per epoch).",
-)
+_REPORTED = ["unbiased_test_accuracy", "biased_test_accuracy", "leakage_accuracy"]
+flags.DEFINE_list("report_metrics", _REPORTED, "Metrics at each run's best epoch (else its final ones).")
 flags.DEFINE_string("train_flags", "", 'Extra flags for every run, e.g. "--epochs=5 --source=digits".')
 flags.DEFINE_bool("dry_run", False, "Print the planned runs and their commands, and run nothing.")
 flags.DEFINE_string("train_module", "invariant_reps.train", "Module each run executes with `python -m`.")
@@ -136,13 +130,23 @@ def _listed_values(texts, spec, forms):
 
 
 def parse_grid_spec(spec):
-    """Parses `NAME=V1,V2,...` into a grid `Dimension`; raises ValueError naming the valid form."""
+    """Parses `NAME=V1,V2,...` into a grid `Dimension`; raises ValueError naming the valid form.
+
+    Example:
+        >>> parse_grid_spec("alpha=0.1,1,10").values
+        (0.1, 1.0, 10.0)
+    """
     name, rest = _split_name(spec, GRID_FORM)
     return Dimension(name, "grid", values=_listed_values(rest.split(","), spec, GRID_FORM))
 
 
 def parse_space_spec(spec):
-    """Parses a random-search spec (see `SPACE_FORMS`) into a `Dimension`; raises ValueError."""
+    """Parses a random-search spec (one of `SPACE_FORMS`) into a `Dimension`; raises ValueError.
+
+    Example:
+        >>> parse_space_spec("alpha=loguniform:0.01:50")
+        Dimension(name='alpha', kind='loguniform', values=(), low=0.01, high=50.0)
+    """
     forms = "one of:\n  " + "\n  ".join(SPACE_FORMS.values())
     name, rest = _split_name(spec, forms)
     kind, _, arguments = rest.partition(":")
@@ -165,33 +169,33 @@ def parse_space_spec(spec):
 
 
 def _validator(parse):
-    def check(specs):
-        for spec in specs:
-            try:
-                parse(spec)
-            except ValueError as error:
-                raise flags.ValidationError(str(error)) from None
+    """An absl flag validator reporting the ValueError of `parse(flag_value)`."""
+
+    def check(value):
+        try:
+            parse(value)
+        except ValueError as error:
+            raise flags.ValidationError(str(error)) from None
         return True
 
     return check
 
 
-def _check_train_flags(text):
+def _parse_train_flags(text):
+    """The tokens of `--train_flags`; raises ValueError unless they are `--name[=value]` flags."""
     try:
         tokens = shlex.split(text)
     except ValueError as error:
-        raise flags.ValidationError(f"--train_flags={text!r} cannot be split: {error}.") from None
+        raise ValueError(f"--train_flags={text!r} cannot be split: {error}.") from None
     for token in tokens:
-        if not token.startswith("--"):
-            raise flags.ValidationError(f"--train_flags must hold --name=value flags; found {token!r}.")
-        if token.split("=")[0].lstrip("-") == "logdir":
-            raise flags.ValidationError("--train_flags cannot set --logdir: each run's logdir is <sweep_dir>/run_NNN.")
-    return True
+        if not token.startswith("--") or token.split("=")[0] == "--logdir":
+            raise ValueError(f"--train_flags must hold --name=value flags other than --logdir; found {token!r}.")
+    return tokens
 
 
-flags.register_validator("grid", _validator(parse_grid_spec))
-flags.register_validator("space", _validator(parse_space_spec))
-flags.register_validator("train_flags", _check_train_flags)
+flags.register_validator("grid", _validator(lambda specs: [parse_grid_spec(spec) for spec in specs]))
+flags.register_validator("space", _validator(lambda specs: [parse_space_spec(spec) for spec in specs]))
+flags.register_validator("train_flags", _validator(_parse_train_flags))
 
 
 def plan_runs(dimensions, num_random=0, seed=0):
@@ -201,6 +205,10 @@ def plan_runs(dimensions, num_random=0, seed=0):
     values (the first dimension varies slowest); with it, `num_random` draws.
     Draws are sequential, so a larger `num_random` with the same seed extends
     a sweep rather than replacing it.
+
+    Example:
+        >>> plan_runs([parse_grid_spec("alpha=1,10"), parse_grid_spec("beta=0.5")])
+        [('run_000', {'alpha': 1, 'beta': 0.5}), ('run_001', {'alpha': 10, 'beta': 0.5})]
     """
     if num_random:
         rng = np.random.default_rng(seed)
@@ -219,7 +227,7 @@ def run_command(run_dir, params):
     """The argv of one run."""
     return [
         sys.executable, "-m", FLAGS.train_module, f"--flagfile={FLAGS.train_flagfile}", f"--logdir={run_dir}",
-        *shlex.split(FLAGS.train_flags), *(f"--{name}={_flag_text(v)}" for name, v in params.items()),
+        *_parse_train_flags(FLAGS.train_flags), *(f"--{name}={_flag_text(v)}" for name, v in params.items()),
     ]
 
 
@@ -315,7 +323,7 @@ def _record_plan(sweep_dir, plan):
     """Writes the plan, or checks that an existing sweep_dir holds the same sweep (or its prefix)."""
     record = {
         "train_module": FLAGS.train_module, "train_flagfile": os.path.abspath(FLAGS.train_flagfile),
-        "train_flags": shlex.split(FLAGS.train_flags), "runs": [{"run": r, "params": p} for r, p in plan],
+        "train_flags": _parse_train_flags(FLAGS.train_flags), "runs": [{"run": r, "params": p} for r, p in plan],
     }
     path = os.path.join(sweep_dir, PLAN_FILE)
     if os.path.exists(path):
@@ -337,7 +345,7 @@ def _dimensions():
         )
     dimensions = [parse_grid_spec(s) for s in FLAGS.grid] + [parse_space_spec(s) for s in FLAGS.space]
     names = [d.name for d in dimensions]
-    fixed = {token.split("=")[0].lstrip("-") for token in shlex.split(FLAGS.train_flags)}
+    fixed = {token.split("=")[0].lstrip("-") for token in _parse_train_flags(FLAGS.train_flags)}
     for name in names:
         if names.count(name) > 1 or name in fixed:
             raise app.UsageError(f"--{name} is given twice (swept twice, or swept and set in --train_flags).")
@@ -345,6 +353,7 @@ def _dimensions():
 
 
 def main(argv):
+    """Plans the sweep, runs what is not done yet, writes the tables; returns 1 if every run failed."""
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     if not FLAGS.train_flagfile or not FLAGS.sweep_dir:
@@ -354,7 +363,8 @@ def main(argv):
     sweep_dir = FLAGS.sweep_dir
     if FLAGS.dry_run:
         for run_id, params in plan:
-            print(f"{run_id}  {_describe(params)}\n    {shlex.join(run_command(os.path.join(sweep_dir, run_id), params))}")
+            command = run_command(os.path.join(sweep_dir, run_id), params)
+            print(f"{run_id}  {_describe(params)}\n    {shlex.join(command)}")
         print(f"{len(plan)} planned runs.")
         return 0
     if not os.path.isfile(FLAGS.train_flagfile):
@@ -397,9 +407,9 @@ def _report(sweep_dir, rows, reports):
     failed = [row for row in rows if row["status"] == "failed"]
     percent = {m for m in summary if FLAGS.percent and "accuracy" in m}
     text = (
-        f"Top-{k} of {len(rows) - len(failed)} completed runs by {select} ({FLAGS.select_mode}) at each run's "
-        f"best epoch: {', '.join(row['run'] for row in top) or 'none'}.\n\n"
-        + sweep_summary.summary_markdown(summary, k, percent)
+        f"Top {len(top)} of {len(rows) - len(failed)} completed runs (--top_k={k}) by {select} "
+        f"({FLAGS.select_mode}) at each run's best epoch: {', '.join(row['run'] for row in top) or 'none'}.\n\n"
+        + sweep_summary.summary_markdown(summary, len(top), percent)
     )
     _write(os.path.join(sweep_dir, "summary.md"), text)
     record = {

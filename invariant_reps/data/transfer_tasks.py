@@ -5,7 +5,7 @@ A transfer task pairs a *source* task, on which a network is trained, with a
 transferability (Cui et al., ECCV 2022: CIFAR-100 -> CINIC-10).
 
 Tasks:
-    - `"mnist_0to4"`: source = digits 0-4, target = digits 5-9, both
+    - `"digits_transfer"`: source = digits 0-4, target = digits 5-9, both
       relabelled 0..4, from any MNIST source of `load_mnist`: the embedded
       scikit-learn digits (`"digits"`, offline), IDX files (`"idx"`; a
       folder with only the 10k test split is divided 8,000 / 2,000), tfds
@@ -25,7 +25,7 @@ import numpy as np
 
 from invariant_reps.data import sources
 
-TRANSFER_TASKS = ("mnist_0to4", "cifar100")
+TRANSFER_TASKS = ("digits_transfer", "cifar100")
 # The shared MNIST t10k split: 8,000 train / 2,000 test (see sources.split_arrays).
 _IDX_TEST_SIZE = 2000
 _SPLIT_DIGIT = 5
@@ -62,12 +62,12 @@ class TransferTask:
         return tuple(self.source_train[0].shape[1:])
 
 
-def load_transfer_task(name="mnist_0to4", source="digits", data_dir=None):
+def load_transfer_task(name="digits_transfer", source="digits", data_dir=None):
     """Loads a source/target task pair.
 
     Args:
         name: one of `TRANSFER_TASKS`.
-        source: for `"mnist_0to4"`, the MNIST source (`"digits"`, `"idx"`,
+        source: for `"digits_transfer"`, the MNIST source (`"digits"`, `"idx"`,
             `"tfds"`, `"auto"`; see `load_mnist`); ignored for
             `"cifar100"`, which always uses tfds.
         data_dir: the IDX folder for `source="idx"`, else the tfds data
@@ -82,7 +82,7 @@ def load_transfer_task(name="mnist_0to4", source="digits", data_dir=None):
             CIFAR-10 (e.g. offline and not prepared in `data_dir`).
 
     Example:
-        >>> task = load_transfer_task("mnist_0to4", source="digits")
+        >>> task = load_transfer_task("digits_transfer", source="digits")
         >>> task.source_train[0].shape, task.num_target_classes
         ((721, 28, 28, 1), 5)
     """
@@ -123,7 +123,7 @@ def _load_digit_split_task(source, data_dir):
     source_train, target_train = split_by_digit(_as_float_images(train_x), train_y)
     source_test, target_test = split_by_digit(_as_float_images(test_x), test_y)
     return TransferTask(
-        name="mnist_0to4",
+        name="digits_transfer",
         source_train=source_train,
         source_test=source_test,
         target_train=target_train,
@@ -176,7 +176,7 @@ def _tfds_images(dataset, split, data_dir):
         raise RuntimeError(
             f"tensorflow_datasets could not load {dataset!r} ({split}): {error}. The "
             "'cifar100' transfer task needs CIFAR-100 and CIFAR-10 prepared in the "
-            "tfds data_dir (or network access); offline, use 'mnist_0to4'."
+            "tfds data_dir (or network access); offline, use 'digits_transfer'."
         ) from error
     return _as_float_images(images), labels.astype(np.int64)
 
