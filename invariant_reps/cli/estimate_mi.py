@@ -67,6 +67,7 @@ def define_flags(flag_values=flags.FLAGS):
     )
     flags.DEFINE_bool("transfer", False, "Also run the transfer probe (source_acc, target_probe_acc).", **define)
     flags.DEFINE_bool("save_curves", True, "Save each neural estimate's training curve under curves/.", **define)
+    flags.DEFINE_integer("every", 1, "Evaluate every N-th epoch's checkpoint, and the last (seed: --skip).", lower_bound=1, **define)
     flags.DEFINE_integer("seed", 0, "Seed of the sample subset and of the estimators.", **define)
     flags.mark_flag_as_required("run_dir", flag_values=flag_values)
     return flag_values
@@ -75,7 +76,7 @@ def define_flags(flag_values=flags.FLAGS):
 def evaluate_run(run_dir, out_dir=None, *, dataset="digits_transfer", source="digits", data_dir=None,
                  eval_on="source_test", layer=None, method=information_dynamics.DEFAULT_METHOD,
                  max_samples=2000, steps=2000, learning_rate=5e-4, batch_size=None,
-                 with_transfer=False, save_curves=True, seed=0, verbose=1):
+                 with_transfer=False, save_curves=True, every=1, seed=0, verbose=1):
     """Measures every checkpoint of `run_dir` and writes the outputs.
 
     Args: as the flags of the same names (`with_transfer` is `--transfer`);
@@ -88,6 +89,8 @@ def evaluate_run(run_dir, out_dir=None, *, dataset="digits_transfer", source="di
         FileNotFoundError: `run_dir` holds no checkpoints.
     """
     checkpoints = information_dynamics.list_checkpoints(run_dir)
+    last_epoch = checkpoints[-1][0]
+    checkpoints = [(e, p) for e, p in checkpoints if e % every == 0 or e == last_epoch]
     out_dir = out_dir or os.path.join(run_dir, "info")
     os.makedirs(out_dir, exist_ok=True)
     task = load_transfer_task(dataset, source=source, data_dir=data_dir)
@@ -153,7 +156,8 @@ def main(argv, flag_values=flags.FLAGS):
             data_dir=values.data_dir, eval_on=values.eval_on, layer=values.layer,
             method=values.method, max_samples=values.max_samples, steps=values.steps,
             learning_rate=values.learning_rate, batch_size=values.batch_size,
-            with_transfer=values.transfer, save_curves=values.save_curves, seed=values.seed,
+            with_transfer=values.transfer, save_curves=values.save_curves, every=values.every,
+            seed=values.seed,
         )
     except (FileNotFoundError, ValueError, RuntimeError) as error:
         logging.error("%s: %s", type(error).__name__, error)

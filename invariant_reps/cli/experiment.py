@@ -21,6 +21,7 @@ from invariant_reps.evaluation import leakage
 
 RESULTS_FILE = "results.json"
 FINAL_MODEL_FILE = "model.keras"
+TENSORBOARD_DIR = "tensorboard"
 
 
 class ExperimentError(ValueError):
@@ -142,6 +143,14 @@ def _restore_or_build(config, data, strategy, checkpoint_dir):
         return model, 0
 
 
+def _write_json_atomically(path, value):
+    """Writes JSON so that a reader never sees a half-written file."""
+    partial = path + ".partial"
+    with open(partial, "w") as f:
+        json.dump(value, f, indent=1)
+    os.replace(partial, path)
+
+
 def _history_from_checkpointed_run(logdir):
     path = os.path.join(logdir, "history.json")
     if os.path.exists(path):
@@ -161,10 +170,7 @@ class _HistoryRecorder(keras.callbacks.Callback):
         self.history.setdefault("epoch", []).append(epoch + 1)
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
-        tmp = self.path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(self.history, f)
-        os.replace(tmp, self.path)
+        _write_json_atomically(self.path, self.history)
 
 
 def _best_epoch(history):
@@ -224,7 +230,7 @@ def run_experiment(config):
         if config["eval_every_epoch"]:
             fit_callbacks.append(TestSetEvaluation(tests))
         fit_callbacks += [
-            keras.callbacks.TensorBoard(os.path.join(logdir, "tensorboard"), update_freq="epoch", write_graph=False),
+            keras.callbacks.TensorBoard(os.path.join(logdir, TENSORBOARD_DIR), update_freq="epoch", write_graph=False),
             ir_callbacks.EpochCheckpoint(checkpoint_dir, keep=config["keep_checkpoints"] or None),
             _HistoryRecorder(os.path.join(logdir, "history.json"), history),
             keras.callbacks.TerminateOnNaN(),
@@ -238,6 +244,7 @@ def run_experiment(config):
             steps_per_epoch=steps,
             validation_data=validation,
             callbacks=fit_callbacks,
+            shuffle=False,  # the pipeline shuffles, per epoch, reproducibly
             verbose=config["verbose"],
         )
         seconds_per_epoch = (time.time() - start) / (epochs - initial_epoch)
@@ -250,10 +257,9 @@ def run_experiment(config):
         seconds_per_epoch = None
     results = _evaluate(config, data, model, tests, history, seconds_per_epoch)
     model.save(os.path.join(logdir, FINAL_MODEL_FILE))
-    with open(os.path.join(logdir, RESULTS_FILE), "w") as f:
-        json.dump(results, f, indent=2)
+    _write_json_atomically(os.path.join(logdir, RESULTS_FILE), results)
     ir_callbacks.write_scalars(
-        os.path.join(logdir, "tensorboard", "test"),
+        os.path.join(logdir, TENSORBOARD_DIR, "test"),
         {f"test/{k}": v for k, v in results["final"].items() if isinstance(v, (int, float))},
         step=epochs,
     )
@@ -261,7 +267,7 @@ def run_experiment(config):
 
 
 def _write_tensorboard_setup(config, logdir):
-    board = os.path.join(logdir, "tensorboard")
+    board = os.path.join(logdir, TENSORBOARD_DIR)
     ir_callbacks.write_layout(board, ir_callbacks.load_layout(config["tensorboard_layout"]))
     ir_callbacks.write_hparams(board, {k: v for k, v in config.items() if v is not None and k != "logdir"})
 

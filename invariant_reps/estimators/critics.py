@@ -105,7 +105,8 @@ class ConcatCritic(Critic):
 
     def build(self, input_shape):
         x_shape, y_shape = input_shape
-        self.score_network.build((None, x_shape[-1] + y_shape[-1]))
+        if not self.score_network.built:
+            self.score_network.build((None, x_shape[-1] + y_shape[-1]))
         self.built = True
 
     def call(self, inputs):
@@ -164,8 +165,9 @@ class SeparableCritic(Critic):
 
     def build(self, input_shape):
         x_shape, y_shape = input_shape
-        self.x_embedding.build((None, x_shape[-1]))
-        self.y_embedding.build((None, y_shape[-1]))
+        for embedding, shape in ((self.x_embedding, x_shape), (self.y_embedding, y_shape)):
+            if not embedding.built:
+                embedding.build((None, shape[-1]))
         self.built = True
 
     def call(self, inputs):

@@ -101,9 +101,23 @@ def variance_message(std, estimate, tolerance=0.5):
 
 
 def not_converged_message(max_steps, recent_gain):
-    """A warning text for training that hit `max_steps` still improving."""
+    """A warning text for training that hit `max_steps` still improving.
+
+    Args:
+        max_steps: the step budget that ran out.
+        recent_gain: rise of the smoothed held-out curve over its last
+            window in nats, or NaN when the curve is too short to say.
+
+    Returns:
+        The message.
+    """
+    trend = (
+        f" (it rose {recent_gain:.3f} nats over the last smoothing window)"
+        if math.isfinite(recent_gain)
+        else ""
+    )
     return (
         f"Training reached max_steps={max_steps} before the held-out estimate "
-        f"levelled off (it rose {recent_gain:.3f} nats over the last patience "
-        "window); the estimate may be low. Raise max_steps or the learning rate."
+        f"levelled off{trend}; the estimate may be low. Raise max_steps or the "
+        "learning rate."
     )

@@ -13,6 +13,8 @@ from sklearn.neighbors import KDTree
 
 from invariant_reps.estimators._samples import as_sample_pair
 
+_UNIT_CORRELATION_TOLERANCE = 1e-10
+
 
 def ksg_mi(x, y, k=3):
     """Kraskov-Stoegbauer-Grassberger estimator 1 of `I(X; Y)` in nats.
@@ -111,8 +113,8 @@ def gaussian_mi(x, y):
     `U_y` are orthonormal bases of the centred samples' column spaces. Exact
     (up to sampling error) for jointly normal data; for other data it is the
     MI of the Gaussian with the same covariance, which ignores non-linear
-    dependence. Linearly dependent `x` and `y` give `inf`. Directions
-    without variance are dropped.
+    dependence. Linearly dependent `x` and `y` (a canonical correlation
+    within 1e-10 of 1) give `inf`. Directions without variance are dropped.
 
     Args:
         x: `[N, d_x]` samples (`[N]` is read as `[N, 1]`).
@@ -133,7 +135,8 @@ def gaussian_mi(x, y):
     if x_basis.shape[1] == 0 or y_basis.shape[1] == 0:
         return 0.0
     canonical_correlations = np.linalg.svd(x_basis.T @ y_basis, compute_uv=False)
-    canonical_correlations = np.clip(canonical_correlations, 0.0, 1.0)
+    # Round-off leaves exact linear dependence a hair below 1.
+    canonical_correlations[canonical_correlations > 1.0 - _UNIT_CORRELATION_TOLERANCE] = 1.0
     with np.errstate(divide="ignore"):
         return float(-0.5 * np.sum(np.log1p(-np.square(canonical_correlations))))
 

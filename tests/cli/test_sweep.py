@@ -317,7 +317,7 @@ def test_tensorboard_hparams_for_the_sweep(run_sweep, fake_trainer, tmp_path):
         "sweep/val_accuracy", "sweep/unbiased_test_accuracy", "sweep/biased_test_accuracy", "sweep/leakage_accuracy"
     ]
 
-    board_dir = sweep_dir / "run_000" / sweep.RUN_TENSORBOARD_DIR
+    board_dir = sweep_dir / "run_000" / sweep.TENSORBOARD_DIR
     assert len([n for n in os.listdir(board_dir) if n.endswith(sweep.EVENTS_SUFFIX)]) == 1
     board = event_accumulator.EventAccumulator(str(board_dir), size_guidance={"tensors": 0})
     board.Reload()
@@ -336,12 +336,12 @@ def test_tensorboard_hparams_for_the_sweep(run_sweep, fake_trainer, tmp_path):
 # ------------------------------------------------------ sweeping (real train)
 @pytest.mark.timeout(150)
 def test_real_sweep_end_to_end(tmp_path):
-    """Two tiny real trainings through `python -m invariant_reps.sweep` (about 35 s on 2 CPUs)."""
+    """Two tiny real EnD trainings through `python -m invariant_reps.sweep` (35-55 s on 2 busy CPUs)."""
     sweep_dir = tmp_path / "sweep"
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "invariant_reps.sweep", "--flagfile=flags/vanilla_biased_mnist.cfg",
-            f"--sweep_dir={sweep_dir}", "--grid=learning_rate=0.001,0.01",
+            sys.executable, "-m", "invariant_reps.sweep", "--flagfile=flags/end_digits.cfg",
+            f"--sweep_dir={sweep_dir}", "--grid=alpha=0.1,1", "--grid=beta=1",
             "--train_flags=--network=mlp --hidden_units=16 --max_train_examples=64 --max_test_examples=64 "
             "--epochs=1 --batch_size=32 --source=digits --verbose=0",
         ],
@@ -353,14 +353,14 @@ def test_real_sweep_end_to_end(tmp_path):
         os.killpg(process.pid, signal.SIGKILL)  # The sweep and the training it runs.
         raise
     assert process.returncode == 0, stdout[-2000:] + stderr[-3000:]
-    assert "[2/2] run_001 learning_rate=0.01 ... done: best epoch 1" in stdout
+    assert "[2/2] run_001 alpha=1 beta=1 ... done: best epoch 1" in stdout
     with open(sweep_dir / "results.csv") as f:
         rows = list(csv.DictReader(f))
     assert [row["status"] for row in rows] == ["ok", "ok"]
     for row in rows:
         results = json.loads((sweep_dir / row["run"] / "results.json").read_text())
-        assert results["flags"]["learning_rate"] == float(row["learning_rate"])
-        assert results["flags"]["epochs"] == 1 and results["source"] == "digits"
+        assert (results["flags"]["alpha"], results["flags"]["beta"]) == (float(row["alpha"]), 1.0)
+        assert results["method"] == "end" and results["flags"]["epochs"] == 1 and results["source"] == "digits"
         assert float(row["unbiased_test_accuracy"]) == pytest.approx(results["history"]["unbiased_test_accuracy"][0])
         assert 0.0 <= float(row["leakage_accuracy"]) <= 1.0
     summary = json.loads((sweep_dir / "summary.json").read_text())
