@@ -28,8 +28,10 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from invariant_reps.data.packing import get_index, unpack_inputs
+from invariant_reps.data.packing import INPUTS_KEY, get_index, unpack_inputs
 from invariant_reps.models import validation
+from invariant_reps.models.replicas import batch_size as _batch_size
+from invariant_reps.models.replicas import scale_for_replicas, unscale_for_replicas
 
 Batch = collections.namedtuple("Batch", ["x", "y", "s", "index"])
 Batch.__doc__ = """One unpacked batch as the method hooks see it.
@@ -40,31 +42,6 @@ Fields:
     s: the sensitive variable, or None when the batch carries none.
     index: per-example dataset indices (`packing.INDEX_KEY`), or None.
 """
-
-
-def _num_replicas():
-    return tf.distribute.get_strategy().num_replicas_in_sync
-
-
-def scale_for_replicas(value):
-    """Divides `value` by the number of replicas in sync (no-op on one)."""
-    replicas = _num_replicas()
-    if replicas > 1:
-        value = value / ops.cast(replicas, value.dtype)
-    return value
-
-
-def unscale_for_replicas(value):
-    """Inverse of `scale_for_replicas`."""
-    replicas = _num_replicas()
-    if replicas > 1:
-        value = value * ops.cast(replicas, value.dtype)
-    return value
-
-
-def _batch_size(x):
-    first = keras.tree.flatten(x)[0]
-    return ops.cast(ops.shape(first)[0], "float32")
 
 
 @keras.saving.register_keras_serializable(package="invariant_reps")
@@ -291,8 +268,6 @@ class InvariantModel(keras.Model):
 
     def _input_shape_of(self, input_shape):
         if isinstance(input_shape, dict):
-            from invariant_reps.data.packing import INPUTS_KEY
-
             input_shape = input_shape[INPUTS_KEY]
         return tuple(input_shape)
 
