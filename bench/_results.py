@@ -16,8 +16,11 @@ import pathlib
 import re
 import tempfile
 
-_REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
-_HEADER = "# Benchmark results\n\nEach section is written by the benchmark named in it; rerun it to refresh.\n"
+REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
+_HEADER = (
+    "# Benchmark results\n\n"
+    "Each section is written by the benchmark named in it; rerun it to refresh.\n"
+)
 _SECTION_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
@@ -46,7 +49,7 @@ def update_section(name, markdown, path="bench/RESULTS.md"):
         raise ValueError(f"Section name must match {_SECTION_NAME.pattern}, got {name!r}.")
     path = pathlib.Path(path)
     if not path.is_absolute():
-        path = _REPO_ROOT / path
+        path = REPO_ROOT / path
     path.parent.mkdir(parents=True, exist_ok=True)
     begin, end = f"<!-- section:{name} -->", f"<!-- /section:{name} -->"
     block = f"{begin}\n{markdown.strip()}\n{end}"
@@ -72,17 +75,20 @@ def _replace_block(text, begin, end, block, path):
 
 @contextlib.contextmanager
 def _locked(path):
-    lock_path = path.with_name(path.name + ".lock")
-    with open(lock_path, "w") as lock_file:
-        fcntl.flock(lock_file, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock_file, fcntl.LOCK_UN)
+    """Holds an exclusive lock on the results file's folder (no lock file left behind)."""
+    descriptor = os.open(path.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(descriptor, fcntl.LOCK_UN)
+        os.close(descriptor)
 
 
 def _atomic_write(path, text):
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
         handle.write(text)
+    # mkstemp creates the file private (0600); results files are for everyone.
+    os.chmod(temporary, 0o644)
     os.replace(temporary, path)

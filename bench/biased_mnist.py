@@ -8,8 +8,11 @@ unbiased (rho=0.1) and biased (rho=1), and the colour leakage of z is
 measured with a fresh linear probe. Results go to the `biased_mnist` section
 of bench/RESULTS.md.
 
-    python bench/biased_mnist.py                  # full run (about 1 h on 2 CPU cores)
+    python bench/biased_mnist.py                                  # SimpleConvNet (width 0.25), ~1 h on 2 cores
+    python bench/biased_mnist.py --network=mlp --epochs=30 --end_alpha=1 --end_beta=1   # MLP, ~10 min
     python bench/biased_mnist.py --epochs=2 --rhos=0.99 --methods=vanilla   # smoke test
+
+Each configuration writes its own section, `biased_mnist_<network>`.
 """
 
 import datetime
@@ -30,7 +33,11 @@ MNIST_DIR = os.path.join(ROOT, "..", "shared", "data", "mnist")
 flags.DEFINE_list("methods", ["vanilla", "end", "irene"], "Methods to compare.")
 flags.DEFINE_list("rhos", ["0.99", "0.997"], "Training colour-digit correlations.")
 flags.DEFINE_integer("epochs", 15, "Epochs per run.")
+flags.DEFINE_enum("network", "simple_conv", ["simple_conv", "mlp"], "Network (simple_conv: the papers').")
 flags.DEFINE_float("network_width", 0.25, "SimpleConvNet width multiplier (1.0 = the paper's network).")
+flags.DEFINE_list("hidden_units", ["256", "128"], "MLP hidden layer sizes (last = bottleneck).")
+flags.DEFINE_float("end_alpha", None, "EnD alpha (default: the flagfile's).")
+flags.DEFINE_float("end_beta", None, "EnD beta (default: the flagfile's).")
 flags.DEFINE_string("data_dir", MNIST_DIR, "IDX directory with t10k-images/labels.")
 flags.DEFINE_string("out_dir", os.path.join(ROOT, "bench", "out", "biased_mnist"), "Run directories.")
 flags.DEFINE_list("extra_flags", [], "Extra train flags for every run, e.g. --extra_flags=--alpha=0.5.")
@@ -44,8 +51,28 @@ def flagfile(method, rho):
     return f"flags/{method}_biased_mnist_rho{rho}.cfg"
 
 
+def method_flags(method):
+    if method != "end":
+        return []
+    return [f"--{name}={value}" for name, value in (("alpha", FLAGS.end_alpha), ("beta", FLAGS.end_beta))
+            if value is not None]
+
+
+def network_flags():
+    if FLAGS.network == "mlp":
+        return ["--network=mlp", *(f"--hidden_units={units}" for units in FLAGS.hidden_units)]
+    return ["--network=simple_conv", f"--network_width={FLAGS.network_width}"]
+
+
+def network_label():
+    if FLAGS.network == "mlp":
+        return f"mlp_{'x'.join(FLAGS.hidden_units)}"
+    return f"simple_conv_w{FLAGS.network_width:g}"
+
+
 def run_one(method, rho):
-    logdir = os.path.join(FLAGS.out_dir, f"{method}_rho{rho}")
+    suffix = "".join(flag.replace("--", "_").replace("=", "") for flag in method_flags(method))
+    logdir = os.path.join(FLAGS.out_dir, network_label(), f"{method}_rho{rho}{suffix}")
     results_path = os.path.join(logdir, "results.json")
     if os.path.exists(results_path):
         print(f"[{method} rho={rho}] done before; reading {results_path}", flush=True)
@@ -53,7 +80,7 @@ def run_one(method, rho):
         command = [
             sys.executable, "-m", "invariant_reps.train", f"--flagfile={flagfile(method, rho)}",
             "--source=idx", f"--data_dir={FLAGS.data_dir}", "--test_size=0.2", f"--rho={rho}",
-            f"--epochs={FLAGS.epochs}", f"--network_width={FLAGS.network_width}", f"--logdir={logdir}",
+            f"--epochs={FLAGS.epochs}", *network_flags(), *method_flags(method), f"--logdir={logdir}",
             "--verbose=2", *FLAGS.extra_flags,
         ]
         print(f"[{method} rho={rho}] {' '.join(command[2:])}", flush=True)
@@ -64,9 +91,18 @@ def run_one(method, rho):
         return json.load(f)
 
 
+def describe(results):
+    flags_used = results["flags"]
+    if results["method"] == "end":
+        return f"EnD (alpha={flags_used['alpha']:g}, beta={flags_used['beta']:g})"
+    if results["method"] == "irene":
+        return f"IRENE (alpha={flags_used['alpha']:g}, gamma={flags_used['gamma']:g})"
+    return results["method"]
+
+
 def table(rows):
     lines = [
-        "| method | rho | unbiased acc. (final) | biased acc. (final) | unbiased acc. at best val. epoch | "
+        "| method (hyperparameters) | rho | unbiased acc. (final) | biased acc. (final) | unbiased acc. at best val. epoch | "
         "colour leakage from z (probe acc.; chance) | train acc. | s / epoch |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -77,7 +113,7 @@ def table(rows):
             if "unbiased_test_accuracy" in best else "n/a"
         )
         lines.append(
-            f"| {r['method']} | {r['rho']} | {100 * final['unbiased_test_accuracy']:.1f} | "
+            f"| {describe(r)} | {r['rho']} | {100 * final['unbiased_test_accuracy']:.1f} | "
             f"{100 * final['biased_test_accuracy']:.1f} | {best_text} | "
             f"{100 * final['leakage_accuracy']:.1f} ({100 * final['leakage_chance']:.1f}) | "
             f"{100 * final['train_accuracy']:.1f} | {r['seconds_per_epoch'] or 0:.1f} |"
@@ -93,17 +129,15 @@ def main(argv):
     start = time.time()
     rows = [run_one(method, rho) for rho in FLAGS.rhos for method in FLAGS.methods]
     markdown = "\n".join([
-        "## Biased-MNIST: vanilla vs EnD vs IRENE (real MNIST, 8,000 train / 2,000 test)",
+        f"## Biased-MNIST, {network_label()}: vanilla vs EnD vs IRENE (real MNIST, 8,000 train / 2,000 test)",
         "",
-        f"Command: `python bench/biased_mnist.py --epochs={FLAGS.epochs} --network_width={FLAGS.network_width} "
-        f"--rhos={','.join(FLAGS.rhos)} --methods={','.join(FLAGS.methods)}"
-        + (f" --extra_flags={','.join(FLAGS.extra_flags)}" if FLAGS.extra_flags else "") + "`  ",
+        f"Command: `python bench/biased_mnist.py {' '.join(sys.argv[1:])}`  ",
         f"Run {datetime.date.today().isoformat()} on {os.cpu_count()} CPU cores; wall time "
         f"{(time.time() - start) / 60:.0f} min (runs already done are reused).",
         "",
         "Each method uses its paper's protocol (flags/<method>_biased_mnist_rho<rho>.cfg: EnD and vanilla Adam 1e-3, "
-        "batch 256; IRENE SGD 0.1, batch 100, alpha 0.5, gamma 0.2), shortened to the epochs above and with a "
-        f"SimpleConvNet of width {FLAGS.network_width} so that it runs on a CPU. Unbiased test: the 2,000 test digits "
+        f"batch 256; IRENE SGD 0.1, batch 100, alpha 0.5, gamma 0.2), shortened to {FLAGS.epochs} epochs, with "
+        f"network {network_label()} so that it runs on a CPU. Unbiased test: the 2,000 test digits "
         "coloured at rho=0.1; biased test: at rho=1; leakage: a fresh logistic-regression probe of the colour "
         "from frozen z, trained on training digits recoloured at rho=0.1 and scored on the unbiased test set.",
         "",
@@ -111,7 +145,7 @@ def main(argv):
     ])
     print(markdown)
     if FLAGS.write_results:
-        _results.update_section("biased_mnist", markdown, path=os.path.join(ROOT, "bench", "RESULTS.md"))
+        _results.update_section(f"biased_mnist_{network_label()}", markdown, path=os.path.join(ROOT, "bench", "RESULTS.md"))
 
 
 if __name__ == "__main__":

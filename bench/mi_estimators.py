@@ -13,6 +13,13 @@ r"""Benchmark: MI estimators against ground truth.
 
 The tables go into the `mi_estimators` section of bench/RESULTS.md.
 
+Tuning: with the same protocol, `--learning_rate=5e-4` (Poole et al.'s value)
+left MINE at about 4.2 nats on the 6-nat step and every estimator about 8%
+low on the 2-nat step; 2e-4 (the default here) does better on both, and
+1e-3 did worse on the 2-nat step (SMILE). Longer levels help the 2-nat step
+a little (SMILE: 1.87 nats after 4000 updates, 1.90 after 8000), so the
+residual bias there comes from optimizing the critic, not from the bound.
+
     python bench/mi_estimators.py
     python bench/mi_estimators.py --critics=separable,concat --concat_steps_per_level=500
 """
@@ -46,7 +53,7 @@ flags.DEFINE_integer("dim", 20, "Dimension of x and y on the staircase.")
 flags.DEFINE_integer("steps_per_level", 4000, "Critic updates per staircase step (separable).")
 flags.DEFINE_integer("concat_steps_per_level", 500, "Critic updates per step for concat critics.")
 flags.DEFINE_integer("batch_size", 128, "Pairs per batch.")
-flags.DEFINE_float("learning_rate", 5e-4, "Adam learning rate of the critic.")
+flags.DEFINE_float("learning_rate", 2e-4, "Adam learning rate of the critic.")
 flags.DEFINE_float("clip", 5.0, "SMILE's tau.")
 flags.DEFINE_float("tail_fraction", 0.25, "Share of each step's updates that is averaged.")
 flags.DEFINE_float("tolerance", 0.10, "Relative error counted as tracking the true MI.")
@@ -120,14 +127,15 @@ def ksg_cases():
     def uniform(width):
         return lambda seed: ground_truth.uniform_additive_noise(FLAGS.ksg_samples, width, seed=seed)
 
+    uniform_mi = ground_truth.uniform_additive_noise_mi
     return [
         ("Gaussian", "1+1", gaussian(0.5, 1), 0.5),
         ("Gaussian", "1+1", gaussian(1.0, 1), 1.0),
         ("Gaussian", "1+1", gaussian(2.0, 1), 2.0),
         ("Gaussian, y -> y^3", "1+1", transformed(1.0, "cube"), 1.0),
         ("Gaussian, y -> asinh(y)", "1+1", transformed(1.0, "asinh"), 1.0),
-        ("uniform + U(0, 0.5) noise", "1+1", uniform(0.5), ground_truth.uniform_additive_noise_mi(0.5)),
-        ("uniform + U(0, 0.1) noise", "1+1", uniform(0.1), ground_truth.uniform_additive_noise_mi(0.1)),
+        ("uniform + U(0, 0.5) noise", "1+1", uniform(0.5), uniform_mi(0.5)),
+        ("uniform + U(0, 0.1) noise", "1+1", uniform(0.1), uniform_mi(0.1)),
         ("Gaussian", "2+2", gaussian(1.0, 2), 1.0),
         ("Gaussian (staircase dim)", "20+20", gaussian(2.0, 20), 2.0),
     ]
@@ -199,17 +207,46 @@ def format_breakdown(rows):
     return "\n".join(lines)
 
 
+def format_targets(rows, ksg_rows):
+    """The issue's targets, checked on this run's numbers."""
+    lines = []
+    for level in sorted({row["true"] for row in rows if row["true"] <= 6.0}):
+        best = min(
+            (row for row in rows if row["true"] == level and np.isfinite(row["mean"])),
+            key=lambda row: abs(row["bias"]),
+        )
+        rel = best["bias"] / level
+        verdict = "met" if abs(rel) <= FLAGS.tolerance else "NOT met"
+        lines.append(
+            f"- {level:.0f} nats: best neural estimator {best['method']} ({best['critic']}) "
+            f"{best['mean']:.3f} nats, {rel:+.1%}: target (within {FLAGS.tolerance:.0%}) {verdict}."
+        )
+    low_dim = [row for row in ksg_rows if row["dims"] in ("1+1", "2+2")]
+    misses = [
+        f"{row['case']} ({row['dims']}, {(np.mean(row['ksg']) - row['true']) / row['true']:+.1%})"
+        for row in low_dim
+        if abs(np.mean(row["ksg"]) - row["true"]) > 0.05 * row["true"]
+    ]
+    lines.append(
+        f"- KSG within 5% on all {len(low_dim)} low-dimensional cases: "
+        + ("met." if not misses else "NOT met for " + ", ".join(misses) + ".")
+    )
+    return "\n".join(lines)
+
+
 def format_ksg(rows):
     lines = [
-        f"| case | d_x+d_y | true MI | KSG (k={FLAGS.ksg_k}) | KSG rel. error | Gaussian (CCA) | histogram |",
+        f"| case | d_x+d_y | true MI | KSG (k={FLAGS.ksg_k}) | KSG rel. error "
+        "| Gaussian (CCA) | histogram |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         ksg = np.mean(row["ksg"])
         binned = f"{np.mean(row['binned']):.3f}" if row["binned"] else "n/a"
         lines.append(
-            f"| {row['case']} | {row['dims']} | {row['true']:.3f} | {ksg:.3f} +- {np.std(row['ksg']):.3f} | "
-            f"{(ksg - row['true']) / row['true']:+.1%} | {np.mean(row['gaussian']):.3f} | {binned} |"
+            f"| {row['case']} | {row['dims']} | {row['true']:.3f} "
+            f"| {ksg:.3f} +- {np.std(row['ksg']):.3f} | {(ksg - row['true']) / row['true']:+.1%} "
+            f"| {np.mean(row['gaussian']):.3f} | {binned} |"
         )
     return "\n".join(lines)
 
@@ -224,11 +261,18 @@ def plot_staircase(traces, path):
     for (critic, method), (schedule, trace) in traces.items():
         num_levels, steps = trace.shape
         window = max(1, steps // 20)
-        smoothed = np.convolve(np.nan_to_num(trace.reshape(-1)), np.ones(window) / window, mode="valid")
+        values = np.nan_to_num(trace.reshape(-1))
+        smoothed = np.convolve(values, np.ones(window) / window, mode="valid")
         # x in units of staircase levels, so critics with different budgets align.
-        axes.plot(np.linspace(0, num_levels, smoothed.size), smoothed, label=f"{method} ({critic})", linewidth=1)
+        axes.plot(
+            np.linspace(0, num_levels, smoothed.size), smoothed,
+            label=f"{method} ({critic})", linewidth=1,
+        )
     levels = [mi for mi, _ in schedule]
-    axes.step(np.arange(len(levels) + 1), levels + levels[-1:], where="post", color="black", linestyle="--", label="true MI")
+    axes.step(
+        np.arange(len(levels) + 1), levels + levels[-1:], where="post",
+        color="black", linestyle="--", label="true MI",
+    )
     axes.axhline(np.log(FLAGS.batch_size), color="grey", linestyle=":", label="log(batch size)")
     axes.set_ylim(-1, max(levels) + 3)
     axes.set_xlabel("staircase level (updates scaled to levels)")
@@ -239,44 +283,70 @@ def plot_staircase(traces, path):
     figure.savefig(path, dpi=100)
 
 
+def _steps_for(critic_name):
+    if critic_name == "separable":
+        return FLAGS.steps_per_level
+    return FLAGS.concat_steps_per_level
+
+
+def _budgets():
+    return ", ".join(f"{_steps_for(name)} ({name})" for name in FLAGS.critics)
+
+
+def _machine():
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            model = next(
+                line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")
+            )
+    except (OSError, StopIteration):
+        pass
+    return f"{os.cpu_count()} CPU cores ({model})"
+
+
 def main(argv):
     del argv
     started = time.time()
     command = "python bench/mi_estimators.py " + " ".join(sys.argv[1:])
     rows, traces = [], {}
     for critic_name in FLAGS.critics:
-        steps = FLAGS.steps_per_level if critic_name == "separable" else FLAGS.concat_steps_per_level
+        steps = _steps_for(critic_name)
         for method in FLAGS.methods:
-            print(f"staircase: {method} with a {critic_name} critic, {steps} updates per level", flush=True)
+            print(
+                f"staircase: {method} with a {critic_name} critic, {steps} updates per level",
+                flush=True,
+            )
             schedule, trace = run_staircase(method, critic_name, steps, FLAGS.seed)
             traces[(critic_name, method)] = (schedule, trace)
             rows += staircase_rows(critic_name, method, schedule, trace)
     print("KSG cases", flush=True)
     ksg_rows = run_ksg()
     if FLAGS.plot_path:
-        plot_staircase(traces, _results._REPO_ROOT / FLAGS.plot_path)
+        plot_staircase(traces, _results.REPO_ROOT / FLAGS.plot_path)
     wall = time.time() - started
 
-    markdown = "\n\n".join(
-        [
-            "## MI estimators vs ground truth (`bench/mi_estimators.py`)",
-            f"Command: `{command.strip()}`  \n"
-            f"Date: {datetime.date.today().isoformat()}  \n"
-            f"Machine: {os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), "
-            f"CPU-only TensorFlow  \nWall time: {wall / 60:.1f} min",
-            f"### Staircase: x, y in R^{FLAGS.dim}, batch {FLAGS.batch_size}, "
-            f"learning rate {FLAGS.learning_rate:g}, SMILE tau = {FLAGS.clip:g}\n\n"
-            f"Updates per level: {FLAGS.steps_per_level} (separable), "
-            f"{FLAGS.concat_steps_per_level} (concat). Mean and std over the last "
-            f"{FLAGS.tail_fraction:.0%} of each level's updates (each on a fresh batch). "
-            f"InfoNCE cannot exceed log({FLAGS.batch_size}) = {np.log(FLAGS.batch_size):.2f} nats.",
-            format_staircase(rows),
-            format_breakdown(rows),
-            f"### KSG and references, {FLAGS.ksg_samples} samples, mean +- std over "
-            f"{FLAGS.ksg_repeats} seeds",
-            format_ksg(ksg_rows),
-        ]
-    )
+    sections = [
+        "## MI estimators vs ground truth (`bench/mi_estimators.py`)",
+        f"Command: `{command.strip()}`  \n"
+        f"Date: {datetime.date.today().isoformat()}  \n"
+        f"Machine: {_machine()}, CPU-only TensorFlow  \n"
+        f"Wall time: {wall / 60:.1f} min",
+        f"### Staircase: x, y in R^{FLAGS.dim}, batch {FLAGS.batch_size}, "
+        f"learning rate {FLAGS.learning_rate:g}, SMILE tau = {FLAGS.clip:g}\n\n"
+        f"Updates per level: {_budgets()}. Mean and std over the last "
+        f"{FLAGS.tail_fraction:.0%} of each level's updates (each on a fresh batch). "
+        f"InfoNCE cannot exceed log({FLAGS.batch_size}) = {np.log(FLAGS.batch_size):.2f} nats.",
+        format_staircase(rows),
+        format_breakdown(rows),
+        f"### KSG and references, {FLAGS.ksg_samples} samples, mean +- std over "
+        f"{FLAGS.ksg_repeats} seeds",
+        format_ksg(ksg_rows),
+        "### Targets of the issue\n\n" + format_targets(rows, ksg_rows),
+    ]
+    if FLAGS.plot_path:
+        sections.append(f"Figure (git-ignored; rerun to draw it): `{FLAGS.plot_path}`.")
+    markdown = "\n\n".join(sections)
     path = _results.update_section(SECTION, markdown, FLAGS.results_path)
     print(f"wrote section '{SECTION}' of {path} ({wall / 60:.1f} min)", flush=True)
 

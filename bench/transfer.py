@@ -21,6 +21,9 @@ over the run; CTC uses the seed's two-stage cosine (`train_ctc.py`,
 
     python bench/transfer.py
     python bench/transfer.py --source=idx --data_dir=../shared/data/mnist
+
+The same runs through the CLIs: flags/vanilla_digits_transfer.cfg and
+flags/ctc_digits.cfg, then `python -m invariant_reps.estimate_mi --transfer`.
 """
 
 import datetime
@@ -50,8 +53,7 @@ from invariant_reps.networks import build_network  # noqa: E402
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("source", "digits", ("digits", "idx"), "Embedded digits, or IDX MNIST (--data_dir).")
 flags.DEFINE_string("data_dir", "../shared/data/mnist", "IDX folder for --source=idx.")
-flags.DEFINE_list("hidden_units", ["512", "256"], "Hidden widths of the mlp encoder.")
-flags.DEFINE_integer("bottleneck_dim", 128, "Width of z.")
+flags.DEFINE_list("hidden_units", ["512", "256", "128"], "Widths of the mlp encoder; the last is z.")
 flags.DEFINE_integer("epochs", 30, "Epochs of each run.")
 flags.DEFINE_integer("stage_two_epoch", 20, "CTC: epochs of stage one (seed: 200 of 300).")
 flags.DEFINE_integer("batch_size", 64, "Batch size (seed: 64).")
@@ -67,7 +69,9 @@ flags.DEFINE_float("nce_m", 0.9, "CTC: temporal bank momentum.")
 flags.DEFINE_integer("num_negatives", 4096, "CTC: negatives per batch (all rows when the set is smaller).")
 flags.DEFINE_integer("mi_every", 10, "Estimate I(X;T), I(T;Y) every N epochs (0: skip).")
 flags.DEFINE_integer("mi_steps", 1000, "Critic steps per MI estimate.")
-flags.DEFINE_integer("seed", 0, "Seed of initialisation, data order and estimators.")
+flags.DEFINE_enum("mi_eval_on", "source_train", estimate_mi.EVAL_SPLITS,
+                  "Split the MI is estimated on (the digits test split has only 180 source examples).")
+flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds; the first gets the full curve and MI, the others the final probe.")
 flags.DEFINE_string("out_dir", "bench/out/transfer", "Runs, checkpoints and figures.")
 flags.DEFINE_string("results_path", "bench/RESULTS.md", "Results file (relative to the repo root).")
 
@@ -87,12 +91,11 @@ def two_stage_cosine_rate(epoch, stage_two_epoch, num_epochs, base, restart=0.1)
     return cosine_rate(epoch - stage_two_epoch, num_epochs - stage_two_epoch, restart * base)
 
 
-def build_model(method, task):
-    keras.utils.set_random_seed(FLAGS.seed)
+def build_model(method, task, seed):
+    keras.utils.set_random_seed(seed)
     network = build_network(
         "mlp", task.input_shape, task.num_source_classes,
         hidden_units=tuple(int(units) for units in FLAGS.hidden_units),
-        bottleneck_dim=FLAGS.bottleneck_dim,
     )
     if method == "vanilla":
         return Vanilla(network.encoder, network.head, weight_decay=FLAGS.weight_decay)
@@ -103,17 +106,17 @@ def build_model(method, task):
         temporal_temperature=FLAGS.nce_t, temporal_momentum=FLAGS.nce_m,
         num_negatives=FLAGS.num_negatives, update_memory_bank=True,
         stage_two_epoch=FLAGS.stage_two_epoch, weight_decay=FLAGS.weight_decay,
-        weight_decay_coef=FLAGS.weight_decay_coef, seed=FLAGS.seed,
+        weight_decay_coef=FLAGS.weight_decay_coef, seed=seed,
     )
 
 
-def train(method, task, run_dir):
+def train(method, task, run_dir, seed):
     """Trains one run, saving `checkpoints/epoch_NNNN.keras` after every epoch."""
-    model = build_model(method, task)
+    model = build_model(method, task, seed)
     model.compile(optimizer=keras.optimizers.SGD(FLAGS.learning_rate, momentum=0.9))
     x, y = task.source_train
     batches = make_array_dataset(
-        x, y, np.zeros(len(y)), FLAGS.batch_size, shuffle_seed=FLAGS.seed,
+        x, y, np.zeros(len(y)), FLAGS.batch_size, shuffle_seed=seed,
         num_epochs=FLAGS.epochs, include_index=True,
     )
     if method == "vanilla":
@@ -136,11 +139,12 @@ def train(method, task, run_dir):
     return time.time() - start
 
 
-def format_summary(curves, mi_rows):
+def format_summary(curves, mi_rows, finals):
+    seeds = ", ".join(FLAGS.seeds)
     lines = [
         "| method | final source acc | final target probe acc | best target probe acc (epoch) | "
-        "I(X;T) first -> last | I(T;Y) first -> last |",
-        "|---|---:|---:|---:|---:|---:|",
+        f"I(X;T) first -> last | I(T;Y) first -> last | final target probe, seeds {seeds}: mean +- std |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for method in METHODS:
         curve = curves[method]
@@ -148,16 +152,18 @@ def format_summary(curves, mi_rows):
         mi = mi_rows.get(method) or []
         xt = f"{mi[0]['I_XT']:.2f} -> {mi[-1]['I_XT']:.2f}" if mi else "-"
         ty = f"{mi[0]['I_TY']:.2f} -> {mi[-1]['I_TY']:.2f}" if mi else "-"
+        per_seed = np.asarray(finals[method])
         lines.append(
             f"| {method} | {curve[-1].source_accuracy:.4f} | {curve[-1].target_probe_accuracy:.4f} | "
-            f"{best.target_probe_accuracy:.4f} ({best.epoch}) | {xt} | {ty} |"
+            f"{best.target_probe_accuracy:.4f} ({best.epoch}) | {xt} | {ty} | "
+            f"{per_seed.mean():.4f} +- {per_seed.std():.4f} ({', '.join(f'{v:.4f}' for v in per_seed)}) |"
         )
     return "\n".join(lines)
 
 
 def format_curve(curves, every=5):
     lines = [
-        "| epoch | vanilla source | vanilla target probe | CTC source | CTC target probe |",
+        "| epoch | vanilla source acc | vanilla target probe acc | CTC source acc | CTC target probe acc |",
         "|---:|---:|---:|---:|---:|",
     ]
     for vanilla, ctc in zip(curves["vanilla"], curves["ctc"]):
@@ -175,34 +181,42 @@ def main(argv):
     data_dir = FLAGS.data_dir if FLAGS.source == "idx" else None
     task = load_transfer_task("digits_transfer", source=FLAGS.source, data_dir=data_dir)
     curves, mi_rows, seconds = {}, {}, {}
-    for method in METHODS:
-        run_dir = os.path.join(FLAGS.out_dir, method)
-        seconds[method] = train(method, task, run_dir)
-        checkpoints = information_dynamics.list_checkpoints(run_dir)
-        curves[method] = transfer_curve(checkpoints, task.source_test, task.target_train, task.target_test)
-        if FLAGS.mi_every:
-            mi_rows[method] = estimate_mi.evaluate_run(
-                run_dir, source=FLAGS.source, data_dir=data_dir, steps=FLAGS.mi_steps,
-                every=FLAGS.mi_every, seed=FLAGS.seed, verbose=0,
-            )
-        final = curves[method][-1]
-        print(f"{method}: {seconds[method]:.0f}s training, final source {final.source_accuracy:.4f}, "
-              f"target probe {final.target_probe_accuracy:.4f}")
+    finals = {method: [] for method in METHODS}
+    for number, seed in enumerate(int(seed) for seed in FLAGS.seeds):
+        for method in METHODS:
+            run_dir = os.path.join(FLAGS.out_dir, f"seed{seed}", method)
+            elapsed = train(method, task, run_dir, seed)
+            checkpoints = information_dynamics.list_checkpoints(run_dir)
+            if number:  # Further seeds: the final checkpoint only.
+                checkpoints = checkpoints[-1:]
+            curve = transfer_curve(checkpoints, task.source_test, task.target_train, task.target_test)
+            finals[method].append(curve[-1].target_probe_accuracy)
+            print(f"seed {seed} {method}: {elapsed:.0f}s training, final source "
+                  f"{curve[-1].source_accuracy:.4f}, target probe {curve[-1].target_probe_accuracy:.4f}")
+            if number:
+                continue
+            curves[method], seconds[method] = curve, elapsed
+            if FLAGS.mi_every:
+                mi_rows[method] = estimate_mi.evaluate_run(
+                    run_dir, source=FLAGS.source, data_dir=data_dir, eval_on=FLAGS.mi_eval_on,
+                    steps=FLAGS.mi_steps, every=FLAGS.mi_every, seed=seed, verbose=0,
+                )
 
-    figure = os.path.join(FLAGS.out_dir, "transfer_over_epochs.png")
-    rows = {method: [point.as_row() for point in curves[method]] for method in METHODS}
+    rows = {}
     for method in METHODS:
-        by_epoch = {row["epoch"]: row for row in mi_rows.get(method, [])}
-        rows[method] = [dict(row, **by_epoch[row["epoch"]]) for row in rows[method] if row["epoch"] in by_epoch]
+        mi_by_epoch = {row["epoch"]: row for row in mi_rows.get(method, [])}
+        rows[method] = [dict(point.as_row(), **mi_by_epoch.get(point.epoch, {})) for point in curves[method]]
+    information_dynamics.plot_over_epochs(
+        rows, os.path.join(FLAGS.out_dir, "over_epochs.png"), title="vanilla vs CTC"
+    )
     if FLAGS.mi_every:
-        information_dynamics.plot_over_epochs(rows, figure, title="vanilla vs CTC")
         information_dynamics.plot_information_plane(
             rows, os.path.join(FLAGS.out_dir, "information_plane.png"), title="vanilla vs CTC"
         )
 
-    ctc_final = curves["ctc"][-1].target_probe_accuracy
-    vanilla_final = curves["vanilla"][-1].target_probe_accuracy
+    ctc_final, vanilla_final = np.mean(finals["ctc"]), np.mean(finals["vanilla"])
     verdict = "above" if ctc_final > vanilla_final else "not above"
+    wins = sum(c > v for c, v in zip(finals["ctc"], finals["vanilla"]))
     num_train = len(task.source_train[1])
     command = "python bench/transfer.py " + " ".join(sys.argv[1:])
     markdown = (
@@ -215,18 +229,19 @@ def main(argv):
         f"Source task: digits 0-4 ({task.data_source}, {num_train} train / "
         f"{len(task.source_test[1])} test); target task: digits 5-9 (linear probe fitted on "
         f"{len(task.target_train[1])}, scored on {len(task.target_test[1])}). Network: mlp "
-        f"{'-'.join(FLAGS.hidden_units)}, z of {FLAGS.bottleneck_dim}; SGD lr {FLAGS.learning_rate} "
+        f"{'-'.join(FLAGS.hidden_units)} (z = last layer); SGD lr {FLAGS.learning_rate} "
         f"momentum 0.9, batch {FLAGS.batch_size}, weight decay {FLAGS.weight_decay}, {FLAGS.epochs} "
         f"epochs. CTC: stage two from epoch {FLAGS.stage_two_epoch}, a={FLAGS.ctc_a} b={FLAGS.ctc_b}, "
         f"instance_t={FLAGS.instance_t} instance_m={FLAGS.instance_m} nce_t={FLAGS.nce_t} "
         f"nce_m={FLAGS.nce_m}, weight_decay_coef={FLAGS.weight_decay_coef} (stage one). MI: SMILE "
         f"held-out estimate in nats every {FLAGS.mi_every} epochs ({FLAGS.mi_steps} critic steps, "
-        "source test split).\n\n"
-        f"{format_summary(curves, mi_rows)}\n\n"
-        f"CTC's final target probe accuracy is **{verdict}** vanilla's "
-        f"({ctc_final:.4f} vs {vanilla_final:.4f}; one seed, {len(task.target_test[1])} target test "
-        f"examples, so one example is {1 / len(task.target_test[1]):.4f}).\n\n"
-        f"Per-epoch curve (from the saved checkpoints):\n\n{format_curve(curves)}\n"
+        f"{FLAGS.mi_eval_on} split), seed {FLAGS.seeds[0]}.\n\n"
+        f"{format_summary(curves, mi_rows, finals)}\n\n"
+        f"CTC's final target probe accuracy is **{verdict}** vanilla's: mean {ctc_final:.4f} vs "
+        f"{vanilla_final:.4f} over {len(FLAGS.seeds)} seeds, CTC higher in {wins} of them "
+        f"({len(task.target_test[1])} target test examples: one example is "
+        f"{1 / len(task.target_test[1]):.4f}).\n\n"
+        f"Per-epoch curve of seed {FLAGS.seeds[0]} (from the saved checkpoints):\n\n{format_curve(curves)}\n"
     )
     path = _results.update_section(SECTION, markdown, FLAGS.results_path)
     print(markdown)

@@ -87,15 +87,18 @@ def evaluate_run(run_dir, out_dir=None, *, dataset="digits_transfer", source="di
 
     Raises:
         FileNotFoundError: `run_dir` holds no checkpoints.
+        ValueError: a bad `eval_on` or `every`.
     """
+    if eval_on not in EVAL_SPLITS:
+        raise ValueError(f"Unknown eval_on={eval_on!r}; expected one of {EVAL_SPLITS}.")
+    if not isinstance(every, int) or every < 1:
+        raise ValueError(f"`every` must be a positive int; received {every!r}.")
     checkpoints = information_dynamics.list_checkpoints(run_dir)
     last_epoch = checkpoints[-1][0]
     checkpoints = [(e, p) for e, p in checkpoints if e % every == 0 or e == last_epoch]
     out_dir = out_dir or os.path.join(run_dir, "info")
     os.makedirs(out_dir, exist_ok=True)
     task = load_transfer_task(dataset, source=source, data_dir=data_dir)
-    if eval_on not in EVAL_SPLITS:
-        raise ValueError(f"Unknown eval_on={eval_on!r}; expected one of {EVAL_SPLITS}.")
     x, y = getattr(task, eval_on)
     estimator_options = dict(layer=layer, method=method, max_samples=max_samples, seed=seed)
     if method in NEURAL_METHODS:

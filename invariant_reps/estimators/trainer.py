@@ -46,7 +46,7 @@ class CriticTrainer:
         self,
         critic,
         method="smile",
-        learning_rate=5e-4,
+        learning_rate=2e-4,
         optimizer=None,
         clip=5.0,
         moving_average_rate=0.01,
@@ -55,7 +55,9 @@ class CriticTrainer:
             raise ValueError(f"Unknown neural method {method!r}; expected one of {NEURAL_METHODS}.")
         if optimizer is None:
             if not learning_rate > 0:
-                raise ValueError(f"`learning_rate` must be > 0, got learning_rate={learning_rate!r}.")
+                raise ValueError(
+                    f"`learning_rate` must be > 0, got learning_rate={learning_rate!r}."
+                )
             optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
         if not clip > 0:
             raise ValueError(f"`clip` must be > 0 (SMILE's tau), got clip={clip!r}.")

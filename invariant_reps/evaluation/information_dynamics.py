@@ -222,11 +222,13 @@ def plot_information_plane(rows, path, title="Information plane"):
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     markers = "osD^v<>"
-    all_epochs = [row["epoch"] for run in series.values() for row in run]
+    all_epochs = [row["epoch"] for run in series.values() for row in run if "I_XT" in row]
+    if not all_epochs:
+        raise ValueError("No row holds I_XT and I_TY: nothing to place on the information plane.")
     colour_range = dict(vmin=min(all_epochs), vmax=max(all_epochs), cmap="viridis")
     scatter = None
     for number, (label, run) in enumerate(series.items()):
-        ordered = sorted(run, key=lambda row: row["epoch"])
+        ordered = sorted((row for row in run if "I_XT" in row), key=lambda row: row["epoch"])
         i_xt = [row["I_XT"] for row in ordered]
         i_ty = [row["I_TY"] for row in ordered]
         axes.plot(i_xt, i_ty, color="0.7", linewidth=1, zorder=1)
@@ -245,27 +247,34 @@ def plot_information_plane(rows, path, title="Information plane"):
 
 
 def plot_over_epochs(rows, path, title="Information dynamics"):
-    """Saves I(X;T), I(T;Y) (and accuracies, when present) against epoch.
+    """Saves I(X;T), I(T;Y) and the accuracies, where present, against epoch.
 
     Args:
-        rows: a list of row dicts with `epoch`, `I_XT`, `I_TY` and optionally
-            `source_acc`, `target_probe_acc`; or a dict `{label: rows}`.
+        rows: a list of row dicts with `epoch` and any of `I_XT`, `I_TY`,
+            `source_acc`, `target_probe_acc` (a column missing from a row is
+            skipped there); or a dict `{label: rows}` to overlay runs.
         path: the PNG file to write.
         title: figure title.
     """
     series = rows if isinstance(rows, dict) else {None: rows}
-    first_row = next(iter(series.values()))[0]
-    panels = [_MI_COLUMNS] + ([_ACCURACY_COLUMNS] if _ACCURACY_COLUMNS[0] in first_row else [])
+    all_rows = [row for run in series.values() for row in run]
+    panels = [
+        columns for columns in (_MI_COLUMNS, _ACCURACY_COLUMNS)
+        if any(column in row for row in all_rows for column in columns)
+    ]
+    if not panels:
+        raise ValueError(f"The rows hold none of the columns {_MI_COLUMNS + _ACCURACY_COLUMNS}.")
     figure = Figure(figsize=(6, 3.2 * len(panels)))
     FigureCanvasAgg(figure)
     for number, columns in enumerate(panels):
         axes = figure.add_subplot(len(panels), 1, number + 1)
         for label, run in series.items():
             ordered = sorted(run, key=lambda row: row["epoch"])
-            epochs = [row["epoch"] for row in ordered]
             for column in columns:
-                name = column if label is None else f"{label} {column}"
-                axes.plot(epochs, [row[column] for row in ordered], marker="o", label=name)
+                points = [(row["epoch"], row[column]) for row in ordered if column in row]
+                if points:
+                    name = column if label is None else f"{label} {column}"
+                    axes.plot(*zip(*points), marker="o", markersize=3, label=name)
         axes.set_xlabel("epoch")
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_ylabel("nats" if columns is _MI_COLUMNS else "accuracy")

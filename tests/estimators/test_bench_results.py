@@ -23,6 +23,8 @@ def test_creates_file_and_replaces_only_its_section(tmp_path):
     assert "first alpha" not in updated and "second alpha" in updated
     assert updated.replace("second alpha", "first alpha") == text
     assert updated.index("section:alpha") < updated.index("section:beta")
+    assert [entry.name for entry in tmp_path.iterdir()] == ["RESULTS.md"]  # no lock/temp files
+    assert path.stat().st_mode & 0o777 == 0o644
 
 
 def test_keeps_hand_written_text_around_sections(tmp_path):

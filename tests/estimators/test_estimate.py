@@ -75,6 +75,7 @@ def test_plateau_stops_training_early_on_independent_data():
     assert result.warnings == ()
 
 
+@pytest.mark.filterwarnings("ignore::invariant_reps.estimators.NotConvergedWarning")
 def test_infonce_ceiling_warning_when_true_mi_far_exceeds_log_batch():
     rho = ground_truth.rho_for_mi(8.0, dim=4)
     x, y = ground_truth.correlated_gaussian(3000, dim=4, rho=rho, seed=2)
@@ -107,6 +108,7 @@ def test_divergence_stops_training_and_warns():
     assert not result.converged
 
 
+@pytest.mark.filterwarnings("ignore::invariant_reps.estimators.NotConvergedWarning")
 def test_callback_and_tensorboard_scalars(tmp_path):
     x, y = ground_truth.correlated_gaussian(1000, dim=2, rho=0.5, seed=5)
     calls = []
@@ -123,6 +125,7 @@ def test_callback_and_tensorboard_scalars(tmp_path):
     assert {"mi/smile/train", "mi/smile/heldout"} <= tags
 
 
+@pytest.mark.filterwarnings("ignore::invariant_reps.estimators.NotConvergedWarning")
 def test_plot_training_curve_writes_a_png(tmp_path):
     x, y = ground_truth.correlated_gaussian(1000, dim=2, rho=0.5, seed=6)
     result = estimate_mi(x, y, "infonce", _small_critic(), max_steps=100, patience=50, **SMALL)

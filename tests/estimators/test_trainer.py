@@ -1,6 +1,5 @@
 """CriticTrainer: the reported value is computed before the update."""
 
-import numpy as np
 import pytest
 
 from invariant_reps.estimators import CriticTrainer

@@ -1,9 +1,14 @@
-"""Tests of invariant_reps/evaluation/transfer.py: the linear probe and the per-epoch curve."""
+"""Tests of invariant_reps/evaluation/transfer.py (the linear probe, the per-epoch curve)
+and of invariant_reps/data/transfer_tasks.py (the source/target tasks)."""
+
+import os
 
 import keras
 import numpy as np
 import pytest
 
+from invariant_reps.data.transfer_tasks import load_transfer_task
+from invariant_reps.data.transfer_tasks import split_by_digit
 from invariant_reps.evaluation.transfer import TransferPoint
 from invariant_reps.evaluation.transfer import encode
 from invariant_reps.evaluation.transfer import linear_probe
@@ -96,3 +101,45 @@ def test_bad_probe_inputs_are_rejected():
         linear_probe(lambda x: x * np.nan, train, test)
     with pytest.raises(ValueError, match="no `encoder`"):
         transfer_curve([(1, keras.Sequential([keras.Input((4,))]))], test, train, test)
+
+
+# ------------------------------------------------------- the transfer tasks
+# (invariant_reps/data/transfer_tasks.py; tested here, next to the probe they feed.)
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MNIST_DIR = os.path.join(REPO_ROOT, "..", "shared", "data", "mnist")
+
+
+def test_split_by_digit_relabels_both_halves():
+    images = np.arange(10)[:, None] * np.ones((10, 3))
+    (source_x, source_y), (target_x, target_y) = split_by_digit(images, np.arange(10)[::-1])
+    np.testing.assert_array_equal(source_y, [4, 3, 2, 1, 0])
+    np.testing.assert_array_equal(target_y, [4, 3, 2, 1, 0])  # digits 9..5
+    np.testing.assert_array_equal(source_x[:, 0], [5, 6, 7, 8, 9])  # order kept
+    with pytest.raises(ValueError, match="0..9"):
+        split_by_digit(images, np.arange(10) + 1)
+
+
+def test_embedded_digits_task():
+    task = load_transfer_task("digits_transfer", source="digits")
+    assert task.input_shape == (28, 28, 1) and task.data_source == "digits"
+    assert task.num_source_classes == task.num_target_classes == 5
+    # All 1,797 embedded digits, each in exactly one of the four arrays.
+    parts = (task.source_train, task.source_test, task.target_train, task.target_test)
+    assert sum(len(y) for _, y in parts) == 1797
+    for x, y in parts:
+        assert x.dtype == np.float32 and 0.0 <= x.min() and x.max() <= 1.0
+        assert set(np.unique(y)) == {0, 1, 2, 3, 4}
+
+
+@pytest.mark.skipif(not os.path.isdir(MNIST_DIR), reason="shared MNIST (../shared/data/mnist) is absent")
+def test_idx_task_splits_the_t10k_files_8000_2000():
+    task = load_transfer_task("digits_transfer", source="idx", data_dir=MNIST_DIR)
+    assert len(task.source_train[1]) + len(task.target_train[1]) == 8000
+    assert len(task.source_test[1]) + len(task.target_test[1]) == 2000
+
+
+def test_unknown_task_or_source_is_rejected():
+    with pytest.raises(ValueError, match="Unknown transfer task 'cinic10'"):
+        load_transfer_task("cinic10")
+    with pytest.raises(ValueError, match="Unknown MNIST source 'emnist'"):
+        load_transfer_task("digits_transfer", source="emnist")
