@@ -12,7 +12,7 @@ from invariant_reps.data.packing import pack, pack_inputs, unpack_inputs
 from invariant_reps import estimators  # noqa: F401
 from invariant_reps.estimators import MIEstimate, estimate_mi
 from invariant_reps.evaluation.leakage import LeakageResult, leakage_probe
-from invariant_reps.models import IRENE, EnD, InvariantModel, Vanilla
+from invariant_reps.models import CTC, IRENE, EnD, InvariantModel, Vanilla
 from invariant_reps.networks import (
     Network,
     available_networks,

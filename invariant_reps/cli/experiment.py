@@ -7,6 +7,7 @@ writes to `<logdir>/results.json`.
 
 import json
 import logging
+import math
 import os
 import time
 
@@ -17,7 +18,7 @@ import tensorflow as tf
 from invariant_reps import callbacks as ir_callbacks
 from invariant_reps import models, networks
 from invariant_reps.cli import experiment_data
-from invariant_reps.evaluation import leakage
+from invariant_reps.evaluation import leakage, transfer
 
 RESULTS_FILE = "results.json"
 FINAL_MODEL_FILE = "model.keras"
@@ -95,12 +96,48 @@ def build_model(config, data):
             routing=config["irene_routing"],
             weight_decay=wd,
         )
+    if method == "ctc":
+        return models.CTC(
+            net.encoder,
+            net.head,
+            num_examples=len(data.train),
+            alpha=config["ctc_a"],
+            beta=config["ctc_b"],
+            instance_temperature=config["instance_t"],
+            instance_momentum=config["instance_m"],
+            temporal_temperature=config["nce_t"],
+            temporal_momentum=config["nce_m"],
+            projection_dim=config["projection_dim"],
+            num_negatives=config["num_negatives"],
+            update_memory_bank=config["update_memory_bank"],
+            stage_two_epoch=config["stage_two_epoch"] or config["epochs"],
+            weight_decay=wd,
+            weight_decay_coef=config["weight_decay_coef"],
+            seed=config["seed"],
+        )
     raise ExperimentError(f"--method={method} is not available for --dataset={config['dataset']}.")
 
 
+def _cosine(base, step, steps):
+    return base * 0.5 * (1.0 + math.cos(math.pi * step / max(steps, 1)))
+
+
 def learning_rate_at(config, epoch):
-    """Learning rate of 0-based `epoch` under the per-epoch schedule."""
+    """Learning rate of 0-based `epoch` under the per-epoch schedule.
+
+    step: `lr * decay^(epoch // lr_step_epochs)` (PyTorch StepLR);
+    multistep: `lr * decay^(milestones passed)` (MultiStepLR); cosine:
+    `lr * (1 + cos(pi * epoch / epochs)) / 2`; two_stage_cosine (the CTC seed's):
+    cosine over stage one, then a restart at `0.1 * lr` and cosine over stage two.
+    """
     base = config["learning_rate"]
+    if config["lr_schedule"] == "cosine":
+        return _cosine(base, epoch, config["epochs"])
+    if config["lr_schedule"] == "two_stage_cosine":
+        stage_two = config["stage_two_epoch"] or config["epochs"]
+        if epoch < stage_two:
+            return _cosine(base, epoch, stage_two)
+        return _cosine(0.1 * base, epoch - stage_two, config["epochs"] - stage_two)
     if config["lr_schedule"] == "step":
         return base * config["lr_decay"] ** (epoch // config["lr_step_epochs"])
     if config["lr_schedule"] == "multistep":
@@ -200,16 +237,14 @@ def run_experiment(config):
     keras.utils.set_random_seed(config["seed"])
     if config["deterministic"]:
         tf.config.experimental.enable_op_determinism()
-    data = experiment_data.build_biased_mnist_data(
-        source=config["source"],
-        data_dir=config["data_dir"],
-        rho=config["rho"],
-        seed=config["seed"],
-        test_size=config["test_size"],
-        validation_fraction=config["validation_fraction"],
-        max_train_examples=config["max_train_examples"],
-        max_test_examples=config["max_test_examples"],
-    )
+    if config["method"] == "ctc" and config["strategy"] != "default":
+        raise ExperimentError("--method=ctc keeps per-example memory banks and runs with --strategy=default only.")
+    if (config["dataset"] in experiment_data.TRANSFER_DATASETS) != (config["method"] in ("ctc", "vanilla")):
+        raise ExperimentError(
+            f"--method={config['method']} does not apply to --dataset={config['dataset']}: transfer tasks "
+            "(digits_transfer, cifar100) train vanilla or ctc; Biased-MNIST trains vanilla, end or irene."
+        )
+    data = experiment_data.build_data(config)
     if data.source != config["source"]:
         logging.warning("Data source: %s (asked for %s).", data.source, config["source"])
     strategy = make_strategy(config["strategy"])
@@ -222,7 +257,9 @@ def run_experiment(config):
     batch_size = config["batch_size"]
     tests = {name: data.eval_dataset(split, batch_size) for name, split in data.tests.items()}
     if initial_epoch < epochs:
-        train, steps = data.train_dataset(batch_size, config["seed"], initial_epoch, epochs - initial_epoch)
+        train, steps = data.train_dataset(
+            batch_size, config["seed"], initial_epoch, epochs - initial_epoch, include_index=config["method"] == "ctc"
+        )
         validation = data.eval_dataset(data.validation, batch_size) if data.validation is not None else None
         fit_callbacks = [
             keras.callbacks.LearningRateScheduler(lambda epoch: learning_rate_at(config, epoch)),
@@ -281,10 +318,12 @@ def _evaluate(config, data, model, tests, history, seconds_per_epoch):
         final["validation_accuracy"] = float(val["accuracy"])
     for name, dataset in tests.items():
         final[f"{name}_accuracy"] = float(model.evaluate(dataset, verbose=0, return_dict=True)["accuracy"])
-    if config["leakage_probe"] != "none":
+    if config["leakage_probe"] != "none" and data.num_sensitive_classes:
         probe = _leakage(config, data, model)
         final["leakage_accuracy"] = probe.score
         final["leakage_chance"] = probe.chance
+    if data.target is not None:
+        final["target_probe_accuracy"] = transfer.linear_probe(model.encoder, *data.target)
     return {
         "method": config["method"],
         "dataset": config["dataset"],
@@ -307,9 +346,9 @@ def _leakage(config, data, model):
     rho = 0.1) and is scored on the unbiased test split; without a
     validation split, the unbiased test split is halved.
     """
-    test_x, _, test_s = data.arrays(data.tests["unbiased_test"])
+    test_x, _, test_s = data.tests["unbiased_test"].arrays()
     if data.validation is not None:
-        train_x, _, train_s = data.arrays(data.validation)
+        train_x, _, train_s = data.validation.arrays()
     else:
         half = len(test_s) // 2
         (train_x, train_s), (test_x, test_s) = (test_x[:half], test_s[:half]), (test_x[half:], test_s[half:])
@@ -321,7 +360,9 @@ def _leakage(config, data, model):
 def format_results_table(results):
     """The final results as an aligned plain-text table."""
     final = results["final"]
-    rows = [("method", results["method"]), ("data source", results["source"]), ("rho", f"{results['rho']:g}")]
+    rows = [("method", results["method"]), ("dataset", results["dataset"]), ("data source", results["source"])]
+    if results["dataset"] == "biased_mnist":
+        rows.append(("rho", f"{results['rho']:g}"))
     labels = {
         "train_accuracy": "train accuracy",
         "validation_accuracy": "validation accuracy (rho=0.1)",
@@ -329,6 +370,8 @@ def format_results_table(results):
         "biased_test_accuracy": "biased test accuracy (rho=1)",
         "leakage_accuracy": "leakage: colour from z (probe acc.)",
         "leakage_chance": "leakage chance level",
+        "source_test_accuracy": "source-task test accuracy",
+        "target_probe_accuracy": "transfer: target linear-probe acc.",
     }
     for key, label in labels.items():
         if key in final:
@@ -339,5 +382,5 @@ def format_results_table(results):
     if results.get("seconds_per_epoch"):
         rows.append(("seconds per epoch", f"{results['seconds_per_epoch']:.1f}"))
     width = max(len(label) for label, _ in rows)
-    line = "-" * (width + 14)
-    return "\n".join([line] + [f"{label:<{width}}  {value:>10}" for label, value in rows] + [line])
+    line = "-" * (width + 18)
+    return "\n".join([line] + [f"{label:<{width}}  {value:>16}" for label, value in rows] + [line])

@@ -10,10 +10,10 @@ method's published default applies.
 from absl import flags
 
 METHODS = ("vanilla", "end", "irene", "ctc")
-DATASETS = ("biased_mnist", "digits_transfer")
+DATASETS = ("biased_mnist", "digits_transfer", "cifar100")
 SOURCES = ("auto", "tfds", "idx", "digits")
 OPTIMIZERS = ("adam", "sgd")
-LR_SCHEDULES = ("constant", "step", "multistep")
+LR_SCHEDULES = ("constant", "step", "multistep", "cosine", "two_stage_cosine")
 STRATEGIES = ("default", "mirrored", "multi_worker")
 PROBES = ("linear", "mlp", "none")
 
@@ -29,7 +29,11 @@ flags.DEFINE_bool(
 )
 
 # Data.
-flags.DEFINE_enum("dataset", "biased_mnist", DATASETS, "Dataset.")
+flags.DEFINE_enum(
+    "dataset", "biased_mnist", DATASETS,
+    "biased_mnist (task: digit, sensitive: colour), or a transfer task: digits_transfer (source digits 0-4, "
+    "target 5-9) or cifar100 (source CIFAR-100, target CIFAR-10; tfds).",
+)
 flags.DEFINE_enum(
     "source", "auto", SOURCES,
     "Where MNIST comes from: tfds, an IDX directory (--data_dir), the embedded scikit-learn digits, or auto "
@@ -80,8 +84,11 @@ flags.DEFINE_float("instance_m", 0.9, "CTC: instance memory-bank momentum.", low
 flags.DEFINE_float("nce_t", 0.1, "CTC: temporal InfoNCE temperature.", lower_bound=1e-6)
 flags.DEFINE_float("nce_m", 0.9, "CTC: temporal memory-bank momentum.", lower_bound=0.0, upper_bound=1.0)
 flags.DEFINE_bool("update_memory_bank", True, "CTC: update the temporal memory bank during training.")
-flags.DEFINE_integer("stage_two_epoch", 0, "CTC: first epoch of stage two (0: no second stage).", lower_bound=0)
-flags.DEFINE_float("weight_decay_coef", 1.0, "CTC: weight-decay multiplier in stage two.", lower_bound=0.0)
+flags.DEFINE_integer(
+    "stage_two_epoch", 0, "CTC and two_stage_cosine: first (0-based) epoch of stage two (0: no stage two).",
+    lower_bound=0,
+)
+flags.DEFINE_float("weight_decay_coef", 1.0, "CTC: weight-decay multiplier in stage one (the seed's).", lower_bound=0.0)
 flags.DEFINE_integer("num_negatives", 256, "CTC: negatives sampled from the memory bank.", lower_bound=1)
 flags.DEFINE_integer("projection_dim", 64, "CTC: projection dimension of the memory bank.", lower_bound=1)
 

@@ -30,4 +30,9 @@ from invariant_reps.data.sources import load_idx_mnist
 from invariant_reps.data.sources import load_mnist
 from invariant_reps.data.sources import load_sklearn_digits
 from invariant_reps.data.sources import load_tfds_mnist
+from invariant_reps.data.sources import load_train_test
 from invariant_reps.data.sources import split_arrays
+from invariant_reps.data.transfer_tasks import TRANSFER_TASKS
+from invariant_reps.data.transfer_tasks import TransferTask
+from invariant_reps.data.transfer_tasks import load_transfer_task
+from invariant_reps.data.transfer_tasks import split_by_digit

@@ -327,6 +327,43 @@ def _upsample_digits(images_8x8):
     return canvas
 
 
+def load_train_test(source="auto", data_dir=None, *, test_size=0.2, seed=0):
+    """Loads a train and a test split from one source, whichever splits it has.
+
+    A source holding one split only (such as a folder with just the 10,000
+    `t10k-*` IDX files) is divided with `split_arrays(test_size, seed)`, with
+    a logged warning. With `"auto"` the test split comes from the source the
+    train split was actually loaded from, so the two never mix sources.
+
+    Args:
+        source: one of `SOURCES` (see `load_mnist`).
+        data_dir: see `load_mnist`.
+        test_size: fraction (or count) held out when one split must be divided.
+        seed: seed of that division.
+
+    Returns:
+        `((train_images, train_labels), (test_images, test_labels), source_used)`.
+
+    Example:
+        >>> (x, y), (x_test, y_test), used = load_train_test("idx", "../shared/data/mnist")
+        >>> len(y), len(y_test)   # the 10k test digits, split
+        (8000, 2000)
+    """
+    try:
+        train = load_mnist(source, "train", data_dir)
+    except FileNotFoundError as error:
+        if source != "idx":
+            raise
+        logging.warning("%s Dividing the test split instead (test_size=%s).", error, test_size)
+        test = load_mnist(source, "test", data_dir)
+        (train_x, train_y), (test_x, test_y) = split_arrays(
+            test.images, test.labels, test_size=test_size, seed=seed
+        )
+        return (train_x, train_y), (test_x, test_y), test.source
+    test = load_mnist(train.source, "test", data_dir)
+    return (train.images, train.labels), (test.images, test.labels), train.source
+
+
 def split_arrays(images, labels, *, test_size=0.2, seed=0, stratify=True):
     """Splits one labelled set into train and test parts, reproducibly.
 

@@ -119,7 +119,9 @@ def split_by_digit(images, labels):
 def _load_digit_split_task(source, data_dir):
     if source not in sources.SOURCES:
         raise ValueError(f"Unknown MNIST source {source!r}; expected one of {sources.SOURCES}.")
-    (train_x, train_y), (test_x, test_y), used = _mnist_train_test(source, data_dir)
+    (train_x, train_y), (test_x, test_y), used = sources.load_train_test(
+        source, data_dir, test_size=_IDX_TEST_SIZE, seed=0
+    )
     source_train, target_train = split_by_digit(_as_float_images(train_x), train_y)
     source_test, target_test = split_by_digit(_as_float_images(test_x), test_y)
     return TransferTask(
@@ -132,20 +134,6 @@ def _load_digit_split_task(source, data_dir):
         num_target_classes=10 - _SPLIT_DIGIT,
         data_source=used,
     )
-
-
-def _mnist_train_test(source, data_dir):
-    if source == "idx" and data_dir is not None:
-        try:
-            sources.load_idx_mnist(data_dir, "train")
-        except FileNotFoundError:
-            # Only the 10k test split: carve 8,000 / 2,000 out of it.
-            images, labels = sources.load_idx_mnist(data_dir, "test")
-            train, test = sources.split_arrays(images, labels, test_size=_IDX_TEST_SIZE, seed=0)
-            return train, test, "idx"
-    train = sources.load_mnist(source, "train", data_dir)
-    test = sources.load_mnist(source, "test", data_dir)
-    return (train.images, train.labels), (test.images, test.labels), train.source
 
 
 def _load_cifar_task(data_dir):

@@ -24,7 +24,6 @@ canvas and TensorBoard scalars; no other I/O.
 
 import dataclasses
 import os
-import re
 import warnings
 
 import keras
@@ -34,11 +33,11 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from invariant_reps.callbacks import checkpoint
 from invariant_reps.estimators import NEURAL_METHODS
 from invariant_reps.estimators import MIEstimate
 from invariant_reps.estimators import estimate_mi
 
-CHECKPOINT_PATTERN = re.compile(r"^epoch_(\d+)\.keras$")
 DEFAULT_METHOD = "smile"
 _DEFAULT_BATCH_SIZE = 128
 # Columns plotted over epochs, by panel: MI in nats, then accuracies.
@@ -94,26 +93,20 @@ def list_checkpoints(run_dir):
     folder = os.path.join(run_dir, "checkpoints")
     if not os.path.isdir(folder):
         folder = run_dir
-    found = []
-    if os.path.isdir(folder):
-        for name in os.listdir(folder):
-            match = CHECKPOINT_PATTERN.match(name)
-            if match:
-                found.append((int(match.group(1)), os.path.join(folder, name)))
+    found = checkpoint.list_checkpoints(folder)
     if not found:
         raise FileNotFoundError(
             f"No checkpoints (epoch_NNNN.keras) in {folder!r}. Train with "
             "`python -m invariant_reps.train --logdir=RUN_DIR`, which saves one per epoch "
             "under RUN_DIR/checkpoints/."
         )
-    return sorted(found)
+    return found
 
 
 def load_checkpoint(path):
     """Loads a `.keras` checkpoint of an invariant_reps model, without optimizer state."""
     # Importing the models registers every method class for deserialization.
     from invariant_reps import models  # noqa: F401
-    from invariant_reps.models import ctc  # noqa: F401
 
     return keras.saving.load_model(path, compile=False)
 

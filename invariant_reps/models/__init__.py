@@ -1,6 +1,7 @@
 """Training-step models: the shared base and one subclass per method."""
 
 from invariant_reps.models.base import Batch, InvariantModel
+from invariant_reps.models.ctc import CTC, CTCSchedule, memory_bank_nce, momentum_update
 from invariant_reps.models.end import (
     ORTHOGONAL_VARIANTS,
     PARALLEL_PAIRS,

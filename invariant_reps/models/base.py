@@ -204,13 +204,15 @@ class InvariantModel(keras.Model):
         x, _ = unpack_inputs(inputs)
         return self.head(self.encoder(x, training=training), training=training)
 
-    def build(self, input_shape=None):
+    def representation_shape(self, input_shape=None):
+        """Shape of `z` (batch axis included) for inputs of `input_shape`."""
         if getattr(self.encoder, "outputs", None):
-            z_shape = tuple(self.encoder.outputs[0].shape)
-        else:
-            z_shape = tuple(self.encoder.compute_output_spec(
-                keras.KerasTensor(self._input_shape_of(input_shape))
-            ).shape)
+            return tuple(self.encoder.outputs[0].shape)
+        spec = self.encoder.compute_output_spec(keras.KerasTensor(self._input_shape_of(input_shape)))
+        return tuple(spec.shape)
+
+    def build(self, input_shape=None):
+        z_shape = self.representation_shape(input_shape)
         for name in self._auxiliary_names:
             network = self.auxiliary_network(name)
             if not network.built:
@@ -288,6 +290,8 @@ class InvariantModel(keras.Model):
         if validation_data is not None:
             validation.check_fit_data(self, validation_data, None, name="validation data")
         self.ensure_built(x)
+        if isinstance(x, tf.data.Dataset):
+            kwargs.setdefault("shuffle", False)  # Keras cannot shuffle a Dataset; it would only warn.
         return super().fit(x, y, validation_data=validation_data, **kwargs)
 
     def _has_terms(self, s):
@@ -324,6 +328,14 @@ class InvariantModel(keras.Model):
             if self._term_weights[name] != 0.0:
                 objective = objective + self._term_weights[name] * scale_for_replicas(terms[name])
         return batch, z, logits, task_loss, terms, objective
+
+    def weight_decay_multiplier(self):
+        """Multiplier of the encoder/head `weight_decay` at the current step.
+
+        1 by default; a method with a weight-decay schedule (CTC's two
+        stages) overrides it and may return a tensor.
+        """
+        return 1.0
 
     def _coupled_weight_decay(self, variables, weight_decay):
         if not weight_decay or not variables:
@@ -368,7 +380,9 @@ class InvariantModel(keras.Model):
                 x_packed, y, sample_weight, training=True
             )
             self._track(batch.x, task_loss, terms, objective)
-            total = objective + self._coupled_weight_decay(main_variables, self.weight_decay)
+            total = objective + self.weight_decay_multiplier() * self._coupled_weight_decay(
+                main_variables, self.weight_decay
+            )
             total = self.optimizer.scale_loss(total)
         gradients = tape.gradient(total, main_variables)
         self.optimizer.apply_gradients(zip(gradients, main_variables))

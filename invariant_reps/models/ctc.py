@@ -268,13 +268,10 @@ class CTC(InvariantModel):
         """Boolean scalar tensor: whether the current epoch is in stage two."""
         return ops.greater_equal(self.epoch, self.stage_two_epoch)
 
-    def _coupled_weight_decay(self, variables, weight_decay):
+    def weight_decay_multiplier(self):
         # Seed schedule: weight_decay * weight_decay_coef in stage one,
-        # weight_decay from stage two on (CTC has no auxiliary networks, so
-        # the encoder/head decay is the only one passing through here).
-        decay = super()._coupled_weight_decay(variables, weight_decay)
-        coefficient = ops.where(self.in_stage_two(), 1.0, self.weight_decay_coef)
-        return coefficient * decay
+        # weight_decay from stage two on.
+        return ops.where(self.in_stage_two(), 1.0, self.weight_decay_coef)
 
     # ------------------------------------------------------------------ terms
     def compute_loss_terms(self, batch, z, logits, training):
@@ -335,13 +332,7 @@ class CTC(InvariantModel):
     # ------------------------------------------------------------ plumbing
     def build(self, input_shape=None):
         super().build(input_shape)
-        if getattr(self.encoder, "outputs", None):
-            representation_dim = self.encoder.outputs[0].shape[-1]
-        else:
-            spec = self.encoder.compute_output_spec(
-                keras.KerasTensor(self._input_shape_of(input_shape))
-            )
-            representation_dim = spec.shape[-1]
+        representation_dim = self.representation_shape(input_shape)[-1]
         for projection in (self.instance_projection, self.temporal_projection):
             if not projection.built:
                 projection.build((None, representation_dim))

@@ -140,10 +140,14 @@ def test_weight_decay_uses_the_coefficient_in_stage_one_only():
     model.build((None, NUM_FEATURES))
     variables = model.trainable_variables
     squared_norm = sum(float(np.sum(np.square(v.numpy()))) for v in variables)
+    def decay():
+        multiplier = model.weight_decay_multiplier()
+        return float(multiplier * model._coupled_weight_decay(variables, model.weight_decay))
+
     model.set_epoch(2)
-    stage_one = float(model._coupled_weight_decay(variables, model.weight_decay))
+    stage_one = decay()
     model.set_epoch(3)
-    stage_two = float(model._coupled_weight_decay(variables, model.weight_decay))
+    stage_two = decay()
     assert stage_one == pytest.approx(2.0 * 0.5 * 0.01 * squared_norm, rel=1e-5)
     assert stage_two == pytest.approx(0.5 * 0.01 * squared_norm, rel=1e-5)
 
