@@ -38,6 +38,12 @@ flags.DEFINE_float("network_width", 0.25, "SimpleConvNet width multiplier (1.0 =
 flags.DEFINE_list("hidden_units", ["256", "128"], "MLP hidden layer sizes (last = bottleneck).")
 flags.DEFINE_float("end_alpha", None, "EnD alpha (default: the flagfile's).")
 flags.DEFINE_float("end_beta", None, "EnD beta (default: the flagfile's).")
+flags.DEFINE_float("irene_gamma", None, "IRENE gamma (default: the flagfile's).")
+flags.DEFINE_bool(
+    "same_optimizer", False,
+    "Train IRENE with vanilla's optimizer (Adam 1e-3, batch 256, constant rate) instead of its SGD 0.1 protocol, "
+    "so that only the regularizer differs between methods (SGD 0.1 collapses the MLP).",
+)
 flags.DEFINE_string("data_dir", MNIST_DIR, "IDX directory with t10k-images/labels.")
 flags.DEFINE_string("out_dir", os.path.join(ROOT, "bench", "out", "biased_mnist"), "Run directories.")
 flags.DEFINE_list("extra_flags", [], "Extra train flags for every run, e.g. --extra_flags=--alpha=0.5.")
@@ -52,10 +58,16 @@ def flagfile(method, rho):
 
 
 def method_flags(method):
-    if method != "end":
+    if method == "end":
+        chosen = (("alpha", FLAGS.end_alpha), ("beta", FLAGS.end_beta))
+    elif method == "irene":
+        chosen = (("gamma", FLAGS.irene_gamma),)
+    else:
         return []
-    return [f"--{name}={value}" for name, value in (("alpha", FLAGS.end_alpha), ("beta", FLAGS.end_beta))
-            if value is not None]
+    selected = [f"--{name}={value}" for name, value in chosen if value is not None]
+    if method == "irene" and FLAGS.same_optimizer:
+        selected += ["--optimizer=adam", "--learning_rate=1e-3", "--batch_size=256", "--lr_schedule=constant"]
+    return selected
 
 
 def network_flags():
@@ -96,7 +108,8 @@ def describe(results):
     if results["method"] == "end":
         return f"EnD (alpha={flags_used['alpha']:g}, beta={flags_used['beta']:g})"
     if results["method"] == "irene":
-        return f"IRENE (alpha={flags_used['alpha']:g}, gamma={flags_used['gamma']:g})"
+        return (f"IRENE (alpha={flags_used['alpha']:g}, gamma={flags_used['gamma']:g}, "
+                f"{flags_used['optimizer']} {flags_used['learning_rate']:g})")
     return results["method"]
 
 

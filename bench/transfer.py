@@ -2,39 +2,40 @@ r"""Benchmark: discriminability vs transferability, vanilla vs CTC (dt-tradeoff)
 
 The seed's experiment (Cui et al., ECCV 2022) scaled down to a 2-core CPU:
 train a network on a source task with and without contrastive temporal
-coding, save a checkpoint every epoch, and for every checkpoint measure the
+coding, keep a checkpoint every epoch, and measure, per checkpoint, the
 source test accuracy (discriminability) and the accuracy of a linear probe
 of the frozen representation on a target task (transferability). The seed's
 claim: CTC ends with a better target probe than vanilla training.
 
-Task (`data/transfer_tasks.py`): source = digits 0-4, target = digits 5-9,
-from the embedded scikit-learn digits (default, offline) or, with
-`--source=idx`, from the shared MNIST t10k files split 8,000 / 2,000.
+Every run is the project's own command line, nothing is re-implemented here:
 
-Both runs share the network, SGD (momentum 0.9), batch size, weight decay,
-data order and initialisation. Vanilla uses a cosine learning-rate decay
-over the run; CTC uses the seed's two-stage cosine (`train_ctc.py`,
-`adjust_learning_rate_decouple`): cosine over stage one, then a restart at
-0.1x the learning rate, cosine over stage two. I(X;T) and I(T;Y) of every
-`--mi_every`-th checkpoint are estimated with the `estimate_mi` CLI's code
-(SMILE, held-out), which writes each run's CSV and information-plane plot.
+    python -m invariant_reps.train --flagfile=flags/<vanilla_digits_transfer|ctc_digits>.cfg \
+        --logdir=<out_dir>/<method>_seed<k> --seed=<k>
+    python -m invariant_reps.estimate_mi --run_dir=<out_dir>/<method>_seed<k> --transfer ...
+
+and the table is built from their outputs (`results.json`,
+`info/information_dynamics.csv`). Task (`data/transfer_tasks.py`): source =
+digits 0-4, target = digits 5-9, from the embedded scikit-learn digits
+(default, offline) or, with `--source=idx`, the shared MNIST t10k files.
+The first seed gets the information dynamics every `--mi_every` epochs (the
+curve); further seeds only their final checkpoint. Runs are resumable: a run
+whose `results.json` exists is not retrained, and an existing
+`information_dynamics.csv` is reused (delete it to re-estimate).
 
     python bench/transfer.py
     python bench/transfer.py --source=idx --data_dir=../shared/data/mnist
-
-The same runs through the CLIs: flags/vanilla_digits_transfer.cfg and
-flags/ctc_digits.cfg, then `python -m invariant_reps.estimate_mi --transfer`.
 """
 
+import csv
 import datetime
-import math
+import json
 import os
 import pathlib
 import platform
+import subprocess
 import sys
 import time
 
-import keras
 import numpy as np
 from absl import app, flags
 
@@ -42,206 +43,234 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import _results  # noqa: E402
 
 from invariant_reps.cli import estimate_mi  # noqa: E402
-from invariant_reps.data.pipeline import make_array_dataset  # noqa: E402
 from invariant_reps.data.transfer_tasks import load_transfer_task  # noqa: E402
-from invariant_reps.evaluation import information_dynamics  # noqa: E402
-from invariant_reps.evaluation.transfer import transfer_curve  # noqa: E402
-from invariant_reps.models import Vanilla  # noqa: E402
-from invariant_reps.models.ctc import CTC  # noqa: E402
-from invariant_reps.networks import build_network  # noqa: E402
+from invariant_reps.evaluation import plot_information_plane, plot_over_epochs  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("source", "digits", ("digits", "idx"), "Embedded digits, or IDX MNIST (--data_dir).")
-flags.DEFINE_string("data_dir", "../shared/data/mnist", "IDX folder for --source=idx.")
-flags.DEFINE_list("hidden_units", ["512", "256", "128"], "Widths of the mlp encoder; the last is z.")
-flags.DEFINE_integer("epochs", 30, "Epochs of each run.")
-flags.DEFINE_integer("stage_two_epoch", 20, "CTC: epochs of stage one (seed: 200 of 300).")
-flags.DEFINE_integer("batch_size", 64, "Batch size (seed: 64).")
-flags.DEFINE_float("learning_rate", 0.05, "Initial SGD learning rate (seed: 0.05).")
-flags.DEFINE_float("weight_decay", 5e-4, "Coupled L2 weight decay (seed: 5e-4).")
-flags.DEFINE_float("weight_decay_coef", 2.0, "CTC: weight-decay multiplier of stage one (seed: 2.0).")
-flags.DEFINE_float("ctc_a", 0.5, "CTC: weight of instance discrimination (seed transfer setting: 0.5).")
-flags.DEFINE_float("ctc_b", 1.0, "CTC: weight of the temporal term (seed: 1.0).")
-flags.DEFINE_float("instance_t", 0.1, "CTC: instance temperature.")
-flags.DEFINE_float("instance_m", 0.9, "CTC: instance bank momentum.")
-flags.DEFINE_float("nce_t", 0.1, "CTC: temporal temperature.")
-flags.DEFINE_float("nce_m", 0.9, "CTC: temporal bank momentum.")
-flags.DEFINE_integer("num_negatives", 4096, "CTC: negatives per batch (all rows when the set is smaller).")
-flags.DEFINE_integer("mi_every", 10, "Estimate I(X;T), I(T;Y) every N epochs (0: skip).")
-flags.DEFINE_integer("mi_steps", 1000, "Critic steps per MI estimate.")
+flags.DEFINE_string("data_dir", "../shared/data/mnist", "IDX folder for --source=idx (relative: to the repo root).")
+flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds; the first gets the MI curve, the others the final checkpoint.")
+flags.DEFINE_integer("mi_every", 5, "estimate_mi --every for the first seed (the per-epoch curve).", lower_bound=1)
+flags.DEFINE_integer("mi_steps", 1000, "estimate_mi --steps: most critic steps per MI estimate.", lower_bound=1)
 flags.DEFINE_enum("mi_eval_on", "source_train", estimate_mi.EVAL_SPLITS,
-                  "Split the MI is estimated on (the digits test split has only 180 source examples).")
-flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds; the first gets the full curve and MI, the others the final probe.")
-flags.DEFINE_string("out_dir", "bench/out/transfer", "Runs, checkpoints and figures.")
-flags.DEFINE_string("results_path", "bench/RESULTS.md", "Results file (relative to the repo root).")
+                  "estimate_mi --eval_on (the digits test split has only 180 source examples).")
+flags.DEFINE_string("out_dir", "bench/out/transfer", "Run directories (relative: to the repo root).")
+flags.DEFINE_string("results_path", "bench/RESULTS.md", "Results file (relative: to the repo root).")
 
 SECTION = "transfer"
-METHODS = ("vanilla", "ctc")
+FLAGFILES = {"vanilla": "flags/vanilla_digits_transfer.cfg", "ctc": "flags/ctc_digits.cfg"}
+METHODS = tuple(FLAGFILES)
+# Shared flags that a fair one-factor comparison would hold equal (read back from results.json).
+SHARED_FLAGS = ("network", "hidden_units", "optimizer", "learning_rate", "momentum", "batch_size",
+                "weight_decay", "epochs", "lr_schedule", "stage_two_epoch")
 
 
-def cosine_rate(epoch, num_epochs, base):
-    """Cosine decay of `base` over `num_epochs` (0-based `epoch`)."""
-    return base * 0.5 * (1.0 + math.cos(math.pi * epoch / num_epochs))
+def train_command(method, seed, logdir):
+    command = ["-m", "invariant_reps.train", f"--flagfile={FLAGFILES[method]}", f"--logdir={logdir}",
+               f"--seed={seed}", "--verbose=0"]
+    if FLAGS.source == "idx":
+        command += ["--source=idx", f"--data_dir={FLAGS.data_dir}"]
+    return command
 
 
-def two_stage_cosine_rate(epoch, stage_two_epoch, num_epochs, base, restart=0.1):
-    """The seed's CTC schedule: cosine over stage one, restart at `restart * base`."""
-    if epoch < stage_two_epoch:
-        return cosine_rate(epoch, stage_two_epoch, base)
-    return cosine_rate(epoch - stage_two_epoch, num_epochs - stage_two_epoch, restart * base)
+def estimate_command(logdir, seed, every):
+    command = ["-m", "invariant_reps.estimate_mi", f"--run_dir={logdir}", "--transfer", f"--every={every}",
+               f"--steps={FLAGS.mi_steps}", f"--eval_on={FLAGS.mi_eval_on}", f"--seed={seed}",
+               f"--source={FLAGS.source}"]
+    if FLAGS.source == "idx":
+        command.append(f"--data_dir={FLAGS.data_dir}")
+    return command
 
 
-def build_model(method, task, seed):
-    keras.utils.set_random_seed(seed)
-    network = build_network(
-        "mlp", task.input_shape, task.num_source_classes,
-        hidden_units=tuple(int(units) for units in FLAGS.hidden_units),
-    )
-    if method == "vanilla":
-        return Vanilla(network.encoder, network.head, weight_decay=FLAGS.weight_decay)
-    return CTC(
-        network.encoder, network.head, num_examples=len(task.source_train[1]),
-        alpha=FLAGS.ctc_a, beta=FLAGS.ctc_b,
-        instance_temperature=FLAGS.instance_t, instance_momentum=FLAGS.instance_m,
-        temporal_temperature=FLAGS.nce_t, temporal_momentum=FLAGS.nce_m,
-        num_negatives=FLAGS.num_negatives, update_memory_bank=True,
-        stage_two_epoch=FLAGS.stage_two_epoch, weight_decay=FLAGS.weight_decay,
-        weight_decay_coef=FLAGS.weight_decay_coef, seed=seed,
-    )
-
-
-def train(method, task, run_dir, seed):
-    """Trains one run, saving `checkpoints/epoch_NNNN.keras` after every epoch."""
-    model = build_model(method, task, seed)
-    model.compile(optimizer=keras.optimizers.SGD(FLAGS.learning_rate, momentum=0.9))
-    x, y = task.source_train
-    batches = make_array_dataset(
-        x, y, np.zeros(len(y)), FLAGS.batch_size, shuffle_seed=seed,
-        num_epochs=FLAGS.epochs, include_index=True,
-    )
-    if method == "vanilla":
-        def schedule(epoch):
-            return cosine_rate(epoch, FLAGS.epochs, FLAGS.learning_rate)
-    else:
-        def schedule(epoch):
-            return two_stage_cosine_rate(epoch, FLAGS.stage_two_epoch, FLAGS.epochs, FLAGS.learning_rate)
-    checkpoints = os.path.join(run_dir, "checkpoints")
-    os.makedirs(checkpoints, exist_ok=True)
+def run_logged(command, log_path):
+    """Runs `python <command>` from the repo root, output to `log_path`; returns its wall seconds."""
     start = time.time()
-    model.fit(
-        batches.dataset, epochs=FLAGS.epochs, steps_per_epoch=batches.steps_per_epoch, verbose=0,
-        callbacks=[
-            keras.callbacks.LearningRateScheduler(schedule),
-            # Keras formats {epoch} 1-based: epoch_0001.keras after the first epoch.
-            keras.callbacks.ModelCheckpoint(os.path.join(checkpoints, "epoch_{epoch:04d}.keras")),
-        ],
-    )
+    with open(log_path, "w") as log:
+        completed = subprocess.run([sys.executable, *command], cwd=_results.REPO_ROOT,
+                                   stdout=log, stderr=subprocess.STDOUT, check=False)
+    if completed.returncode:
+        tail = pathlib.Path(log_path).read_text().splitlines()[-15:]
+        raise RuntimeError(f"`python {' '.join(command)}` exited with {completed.returncode}; "
+                           f"end of {log_path}:\n" + "\n".join(tail))
     return time.time() - start
 
 
-def format_summary(curves, mi_rows, finals):
-    seeds = ", ".join(FLAGS.seeds)
+def read_csv_rows(path):
+    with open(path, newline="") as file:
+        return [{key: (int(value) if key == "epoch" else float(value)) for key, value in row.items()}
+                for row in csv.DictReader(file)]
+
+
+def run_one(method, seed, first):
+    """Trains (unless done) and measures one run.
+
+    Returns:
+        `(results, rows, seconds)`: the run's results.json, its
+        information-dynamics CSV rows, and the wall seconds of its two
+        commands (kept in `bench_seconds.json`, so a reused run reports the
+        time it took when it ran).
+    """
+    logdir = os.path.join(FLAGS.out_dir, f"{method}_seed{seed}")
+    absolute = _results.REPO_ROOT / logdir
+    absolute.mkdir(parents=True, exist_ok=True)
+    seconds_path = absolute / "bench_seconds.json"
+    seconds = json.loads(seconds_path.read_text()) if seconds_path.exists() else {}
+    ran = []
+    results_path = absolute / "results.json"
+    if not results_path.exists():
+        seconds["train"] = run_logged(train_command(method, seed, logdir), absolute / "train.log")
+        ran.append("train")
+    results = json.loads(results_path.read_text())
+    csv_path = absolute / "info" / estimate_mi.CSV_FILE
+    if not csv_path.exists():
+        every = FLAGS.mi_every if first else results["epochs"]
+        seconds["estimate_mi"] = run_logged(estimate_command(logdir, seed, every), absolute / "estimate_mi.log")
+        ran.append("estimate_mi")
+    seconds_path.write_text(json.dumps(seconds))
+    rows = read_csv_rows(csv_path)
+    print(f"{method} seed {seed}: final source {results['final']['source_test_accuracy']:.4f}, "
+          f"target probe {results['final']['target_probe_accuracy']:.4f} "
+          f"(ran: {', '.join(f'{name} {seconds[name]:.0f} s' for name in ran) or 'nothing, reused'})",
+          flush=True)
+    return results, rows, dict(seconds, ran=ran)
+
+
+def format_summary(first_runs, finals, seeds):
     lines = [
         "| method | final source acc | final target probe acc | best target probe acc (epoch) | "
-        f"I(X;T) first -> last | I(T;Y) first -> last | final target probe, seeds {seeds}: mean +- std |",
+        f"I(X;T) first -> last | I(T;Y) first -> last | final target probe, seeds {', '.join(seeds)}: "
+        "mean +- std |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for method in METHODS:
-        curve = curves[method]
-        best = max(curve, key=lambda point: point.target_probe_accuracy)
-        mi = mi_rows.get(method) or []
-        xt = f"{mi[0]['I_XT']:.2f} -> {mi[-1]['I_XT']:.2f}" if mi else "-"
-        ty = f"{mi[0]['I_TY']:.2f} -> {mi[-1]['I_TY']:.2f}" if mi else "-"
+        results, rows = first_runs[method]
+        best = max(rows, key=lambda row: row["target_probe_acc"])
         per_seed = np.asarray(finals[method])
         lines.append(
-            f"| {method} | {curve[-1].source_accuracy:.4f} | {curve[-1].target_probe_accuracy:.4f} | "
-            f"{best.target_probe_accuracy:.4f} ({best.epoch}) | {xt} | {ty} | "
-            f"{per_seed.mean():.4f} +- {per_seed.std():.4f} ({', '.join(f'{v:.4f}' for v in per_seed)}) |"
+            f"| {method} | {results['final']['source_test_accuracy']:.4f} | "
+            f"{results['final']['target_probe_accuracy']:.4f} | {best['target_probe_acc']:.4f} "
+            f"({best['epoch']}) | {rows[0]['I_XT']:.2f} -> {rows[-1]['I_XT']:.2f} | "
+            f"{rows[0]['I_TY']:.2f} -> {rows[-1]['I_TY']:.2f} | {per_seed.mean():.4f} +- "
+            f"{per_seed.std():.4f} ({', '.join(f'{value:.4f}' for value in per_seed)}) |"
         )
     return "\n".join(lines)
 
 
-def format_curve(curves, every=5):
+def format_curve(first_runs):
+    """The first seed's curve at the epochs estimate_mi measured, with the learning rate of that epoch."""
+    by_method = {method: {row["epoch"]: row for row in rows} for method, (_, rows) in first_runs.items()}
+    history = {method: results["history"] for method, (results, _) in first_runs.items()}
     lines = [
-        "| epoch | vanilla source acc | vanilla target probe acc | CTC source acc | CTC target probe acc |",
-        "|---:|---:|---:|---:|---:|",
+        "| epoch | vanilla lr | vanilla source acc | vanilla target probe acc | vanilla I(X;T) | "
+        "CTC lr | CTC source acc | CTC target probe acc | CTC I(X;T) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for vanilla, ctc in zip(curves["vanilla"], curves["ctc"]):
-        if vanilla.epoch % every == 0 or vanilla.epoch == 1:
-            lines.append(
-                f"| {vanilla.epoch} | {vanilla.source_accuracy:.4f} | {vanilla.target_probe_accuracy:.4f} | "
-                f"{ctc.source_accuracy:.4f} | {ctc.target_probe_accuracy:.4f} |"
-            )
+    for epoch in sorted(set(by_method["vanilla"]) & set(by_method["ctc"])):
+        cells = []
+        for method in METHODS:
+            row, index = by_method[method][epoch], history[method]["epoch"].index(epoch)
+            cells += [f"{history[method]['learning_rate'][index]:.4f}", f"{row['source_acc']:.4f}",
+                      f"{row['target_probe_acc']:.4f}", f"{row['I_XT']:.2f}"]
+        lines.append(f"| {epoch} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def describe_setup(first_runs, task):
+    vanilla, ctc = (first_runs[method][0]["flags"] for method in METHODS)
+    differing = [name for name in SHARED_FLAGS if vanilla[name] != ctc[name]]
+    difference = ", ".join(f"`{name}` {vanilla[name]} vs {ctc[name]}" for name in differing) or "none"
+    return (
+        f"Source task: digits 0-4 ({first_runs['vanilla'][0]['source']}, {len(task.source_train[1])} train / "
+        f"{len(task.source_test[1])} test); target task: digits 5-9 (linear probe fitted on "
+        f"{len(task.target_train[1])}, scored on {len(task.target_test[1])}). Network: {vanilla['network']} "
+        f"{'-'.join(str(units) for units in vanilla['hidden_units'])} (z = last layer); {vanilla['optimizer']} "
+        f"lr {vanilla['learning_rate']} momentum {vanilla['momentum']}, batch {vanilla['batch_size']}, weight "
+        f"decay {vanilla['weight_decay']}, {vanilla['epochs']} epochs. CTC: a={ctc['ctc_a']} b={ctc['ctc_b']}, "
+        f"instance_t={ctc['instance_t']} instance_m={ctc['instance_m']} nce_t={ctc['nce_t']} "
+        f"nce_m={ctc['nce_m']}, {ctc['num_negatives']} negatives, projection {ctc['projection_dim']}, "
+        f"weight_decay_coef={ctc['weight_decay_coef']} (stage one), stage two from epoch "
+        f"{ctc['stage_two_epoch']}.\n\n"
+        f"**Not a one-factor comparison.** Besides `--method`, the two flagfiles differ in the learning-rate "
+        f"schedule ({difference}): vanilla decays by a cosine over the whole run, CTC follows the seed's "
+        f"two-stage cosine (cosine over stage one, then a restart at 0.1x the learning rate and a second "
+        f"cosine), as in the seed's `train_ctc.py`. Part of any gap below may come from the schedule.\n\n"
+        f"MI: `estimate_mi` default estimator (SMILE, held-out bound, nats) on the {FLAGS.mi_eval_on} split, "
+        f"at most {FLAGS.mi_steps} critic steps, every {FLAGS.mi_every} epochs for seed {FLAGS.seeds[0]} and "
+        f"on the final checkpoint for the other seeds. The final numbers are from each run's `results.json`; "
+        f"the curve from the first seed's `info/information_dynamics.csv` and `history` (learning rate)."
+    )
+
+
+def command_lines():
+    seed = FLAGS.seeds[0]
+    lines = []
+    for method in METHODS:
+        logdir = os.path.join(FLAGS.out_dir, f"{method}_seed{seed}")
+        lines.append("python " + " ".join(train_command(method, seed, logdir)))
+        lines.append("python " + " ".join(estimate_command(logdir, seed, FLAGS.mi_every)))
+    return "\n".join(lines)
+
+
+def format_timing(seconds, seeds):
+    """Each run's `train + estimate_mi` wall seconds ("?" for a run not timed by this bench)."""
+    def wall(run, command):
+        return f"{run[command]:.0f}" if command in run else "?"
+
+    return "; ".join(
+        f"{method}: " + ", ".join(
+            f"seed {seed} {wall(seconds[method, seed], 'train')} + {wall(seconds[method, seed], 'estimate_mi')} s"
+            for seed in seeds
+        )
+        for method in METHODS
+    )
 
 
 def main(argv):
     del argv
     total_start = time.time()
-    data_dir = FLAGS.data_dir if FLAGS.source == "idx" else None
-    task = load_transfer_task("digits_transfer", source=FLAGS.source, data_dir=data_dir)
-    curves, mi_rows, seconds = {}, {}, {}
+    seeds = [str(int(seed)) for seed in FLAGS.seeds]
+    first_runs, seconds = {}, {}
     finals = {method: [] for method in METHODS}
-    for number, seed in enumerate(int(seed) for seed in FLAGS.seeds):
+    for number, seed in enumerate(seeds):
         for method in METHODS:
-            run_dir = os.path.join(FLAGS.out_dir, f"seed{seed}", method)
-            elapsed = train(method, task, run_dir, seed)
-            checkpoints = information_dynamics.list_checkpoints(run_dir)
-            if number:  # Further seeds: the final checkpoint only.
-                checkpoints = checkpoints[-1:]
-            curve = transfer_curve(checkpoints, task.source_test, task.target_train, task.target_test)
-            finals[method].append(curve[-1].target_probe_accuracy)
-            print(f"seed {seed} {method}: {elapsed:.0f}s training, final source "
-                  f"{curve[-1].source_accuracy:.4f}, target probe {curve[-1].target_probe_accuracy:.4f}")
-            if number:
-                continue
-            curves[method], seconds[method] = curve, elapsed
-            if FLAGS.mi_every:
-                mi_rows[method] = estimate_mi.evaluate_run(
-                    run_dir, source=FLAGS.source, data_dir=data_dir, eval_on=FLAGS.mi_eval_on,
-                    steps=FLAGS.mi_steps, every=FLAGS.mi_every, seed=seed, verbose=0,
-                )
+            results, rows, seconds[method, seed] = run_one(method, seed, first=number == 0)
+            finals[method].append(results["final"]["target_probe_accuracy"])
+            if number == 0:
+                first_runs[method] = (results, rows)
 
-    rows = {}
-    for method in METHODS:
-        mi_by_epoch = {row["epoch"]: row for row in mi_rows.get(method, [])}
-        rows[method] = [dict(point.as_row(), **mi_by_epoch.get(point.epoch, {})) for point in curves[method]]
-    information_dynamics.plot_over_epochs(
-        rows, os.path.join(FLAGS.out_dir, "over_epochs.png"), title="vanilla vs CTC"
-    )
-    if FLAGS.mi_every:
-        information_dynamics.plot_information_plane(
-            rows, os.path.join(FLAGS.out_dir, "information_plane.png"), title="vanilla vs CTC"
-        )
+    out_dir = _results.REPO_ROOT / FLAGS.out_dir
+    curves = {method: rows for method, (_, rows) in first_runs.items()}
+    title = f"vanilla vs CTC, seed {seeds[0]}"
+    plot_over_epochs(curves, str(out_dir / "over_epochs.png"), title=title)
+    plot_information_plane(curves, str(out_dir / "information_plane.png"), title=title)
 
-    ctc_final, vanilla_final = np.mean(finals["ctc"]), np.mean(finals["vanilla"])
-    verdict = "above" if ctc_final > vanilla_final else "not above"
+    data_dir = _results.REPO_ROOT / FLAGS.data_dir if FLAGS.source == "idx" else None
+    task = load_transfer_task("digits_transfer", source=FLAGS.source, data_dir=data_dir)
+    ctc_mean, vanilla_mean = np.mean(finals["ctc"]), np.mean(finals["vanilla"])
     wins = sum(c > v for c, v in zip(finals["ctc"], finals["vanilla"]))
-    num_train = len(task.source_train[1])
-    command = "python bench/transfer.py " + " ".join(sys.argv[1:])
+    ties = sum(c == v for c, v in zip(finals["ctc"], finals["vanilla"]))
+    verdict = "above" if ctc_mean > vanilla_mean else "not above"
+    trained = sum("train" in run["ran"] for run in seconds.values())
     markdown = (
         "## Transfer: discriminability vs transferability, vanilla vs CTC (dt-tradeoff)\n\n"
-        f"Command: `{command.strip()}`  \n"
+        f"Command: `{' '.join(['python bench/transfer.py'] + sys.argv[1:])}`  \n"
         f"Date: {datetime.date.today().isoformat()}  \n"
-        f"Machine: {os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}); "
-        f"total {time.time() - total_start:.0f} s (training: vanilla {seconds['vanilla']:.0f} s, "
-        f"CTC {seconds['ctc']:.0f} s)\n\n"
-        f"Source task: digits 0-4 ({task.data_source}, {num_train} train / "
-        f"{len(task.source_test[1])} test); target task: digits 5-9 (linear probe fitted on "
-        f"{len(task.target_train[1])}, scored on {len(task.target_test[1])}). Network: mlp "
-        f"{'-'.join(FLAGS.hidden_units)} (z = last layer); SGD lr {FLAGS.learning_rate} "
-        f"momentum 0.9, batch {FLAGS.batch_size}, weight decay {FLAGS.weight_decay}, {FLAGS.epochs} "
-        f"epochs. CTC: stage two from epoch {FLAGS.stage_two_epoch}, a={FLAGS.ctc_a} b={FLAGS.ctc_b}, "
-        f"instance_t={FLAGS.instance_t} instance_m={FLAGS.instance_m} nce_t={FLAGS.nce_t} "
-        f"nce_m={FLAGS.nce_m}, weight_decay_coef={FLAGS.weight_decay_coef} (stage one). MI: SMILE "
-        f"held-out estimate in nats every {FLAGS.mi_every} epochs ({FLAGS.mi_steps} critic steps, "
-        f"{FLAGS.mi_eval_on} split), seed {FLAGS.seeds[0]}.\n\n"
-        f"{format_summary(curves, mi_rows, finals)}\n\n"
-        f"CTC's final target probe accuracy is **{verdict}** vanilla's: mean {ctc_final:.4f} vs "
-        f"{vanilla_final:.4f} over {len(FLAGS.seeds)} seeds, CTC higher in {wins} of them "
-        f"({len(task.target_test[1])} target test examples: one example is "
-        f"{1 / len(task.target_test[1]):.4f}).\n\n"
-        f"Per-epoch curve of seed {FLAGS.seeds[0]} (from the saved checkpoints):\n\n{format_curve(curves)}\n"
+        f"Machine: {os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), shared with "
+        f"other jobs; this invocation {time.time() - total_start:.0f} s wall, training {trained} of "
+        f"{len(seconds)} runs (the others reused from `{FLAGS.out_dir}`). Wall seconds per run, train CLI + "
+        f"estimate_mi CLI, process start included: {format_timing(seconds, seeds)}.\n\n"
+        f"Each run is the train CLI, then the estimate_mi CLI (seed {seeds[0]} shown; the other seeds change "
+        f"`--seed` and the run folder, and pass `--every=<epochs>`, the final checkpoint only):\n\n"
+        f"```\n{command_lines()}\n```\n\n"
+        f"{describe_setup(first_runs, task)}\n\n"
+        f"{format_summary(first_runs, finals, seeds)}\n\n"
+        f"CTC's final target probe accuracy is **{verdict}** vanilla's: mean {ctc_mean:.4f} vs "
+        f"{vanilla_mean:.4f} over {len(seeds)} seeds, CTC higher in {wins} of them"
+        f"{f' (tied in {ties})' if ties else ''}; one target test example is {1 / len(task.target_test[1]):.4f}."
+        f"\n\nPer-epoch curve of seed {seeds[0]} (the epochs estimate_mi measured; `lr` is the learning rate "
+        f"of that epoch, from `history`):\n\n{format_curve(first_runs)}\n\n"
+        f"Figures: `{FLAGS.out_dir}/over_epochs.png`, `{FLAGS.out_dir}/information_plane.png`; each run's own "
+        f"under `<run>/info/`.\n"
     )
     path = _results.update_section(SECTION, markdown, FLAGS.results_path)
     print(markdown)
