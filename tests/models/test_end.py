@@ -13,6 +13,7 @@ from invariant_reps.models.end import (
     parallel_term,
 )
 from invariant_reps.networks import build_network
+from tests.models.toy import random_batch
 
 # A 4-sample batch in 2-D, worked by hand:
 #   z0 = (1, 0), z1 = (0, 1), z2 = (0.6, 0.8), z3 = (-1, 0)
@@ -208,11 +209,7 @@ def test_function_argument_errors():
 
 
 # ---------------------------------------------------------------- model
-def _data(size=32, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(size, 6)).astype("float32")
-    y, s = rng.integers(0, 3, size), rng.integers(0, 4, size)
-    return x, y, s
+_data = random_batch
 
 
 def _model(**kwargs):

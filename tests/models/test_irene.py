@@ -6,6 +6,7 @@ import tensorflow as tf
 from invariant_reps.data.packing import pack_inputs
 from invariant_reps.models.irene import IRENE, plugin_mutual_information
 from invariant_reps.networks import build_network
+from tests.models.toy import random_batch
 
 
 def _entropy(probabilities):
@@ -111,11 +112,7 @@ def test_estimator_argument_errors():
 
 
 # ------------------------------------------------------------------ model
-def _data(size=32, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(size, 6)).astype("float32")
-    y, s = rng.integers(0, 3, size), rng.integers(0, 4, size)
-    return x, y, s
+_data = random_batch
 
 
 def _model(**kwargs):

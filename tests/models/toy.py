@@ -57,3 +57,12 @@ def tiny_networks(input_dim=4, z_dim=3, num_classes=2, seed=0):
     logits = keras.layers.Dense(num_classes, kernel_initializer=keras.initializers.GlorotUniform(seed + 1))(z_in)
     head = keras.Model(z_in, logits, name="head")
     return encoder, head
+
+
+def random_batch(size=32, num_features=6, num_classes=3, num_sensitive=4, seed=0):
+    """Random `(x, y, s)` for tests that only need data of the right shapes."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(size, num_features)).astype("float32")
+    return x, rng.integers(0, num_classes, size), rng.integers(0, num_sensitive, size)
