@@ -2,7 +2,6 @@
 
 from invariant_reps.evaluation.information_dynamics import (
     InformationPoint,
-    information_dynamics,
     information_point,
     plot_information_plane,
     plot_over_epochs,
