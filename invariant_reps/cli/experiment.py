@@ -239,7 +239,8 @@ def run_experiment(config):
         tf.config.experimental.enable_op_determinism()
     if config["method"] == "ctc" and config["strategy"] != "default":
         raise ExperimentError("--method=ctc keeps per-example memory banks and runs with --strategy=default only.")
-    if (config["dataset"] in experiment_data.TRANSFER_DATASETS) != (config["method"] in ("ctc", "vanilla")):
+    allowed = ("vanilla", "ctc") if config["dataset"] in experiment_data.TRANSFER_DATASETS else ("vanilla", "end", "irene")
+    if config["method"] not in allowed:
         raise ExperimentError(
             f"--method={config['method']} does not apply to --dataset={config['dataset']}: transfer tasks "
             "(digits_transfer, cifar100) train vanilla or ctc; Biased-MNIST trains vanilla, end or irene."

@@ -153,3 +153,30 @@ def test_missing_idx_directory_is_a_clear_error(tmp_path):
     assert completed.returncode == 2
     assert "No IDX file" in completed.stderr
     assert "Traceback" not in completed.stderr
+
+
+@pytest.mark.parametrize(
+    "flags_, message",
+    [
+        (["--method=ctc"], "--method=ctc does not apply to --dataset=biased_mnist"),
+        (["--method=end", "--dataset=digits_transfer"], "--method=end does not apply to --dataset=digits_transfer"),
+    ],
+)
+def test_method_and_dataset_must_fit(tmp_path, flags_, message):
+    completed = _train([*QUICK, "--epochs=1", f"--logdir={tmp_path}", *flags_])
+    assert completed.returncode == 2
+    assert message in completed.stderr
+
+
+def test_ctc_trains_on_the_transfer_task_and_reports_the_target_probe(tmp_path):
+    completed = _train([
+        "--flagfile=flags/ctc_digits.cfg", "--epochs=2", "--stage_two_epoch=1", "--max_train_examples=128",
+        "--hidden_units=16", "--num_negatives=32", "--projection_dim=8", "--verbose=0", f"--logdir={tmp_path}",
+    ])
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "transfer: target linear-probe acc." in completed.stdout
+    with open(tmp_path / "results.json") as f:
+        results = json.load(f)
+    assert results["method"] == "ctc" and results["dataset"] == "digits_transfer"
+    assert {"instance_loss", "temporal_loss", "source_test_accuracy"} <= set(results["history"])
+    assert 0.0 < results["final"]["target_probe_accuracy"] <= 1.0
