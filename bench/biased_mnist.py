@@ -149,7 +149,9 @@ def main(argv):
         f"{(time.time() - start) / 60:.0f} min (runs already done are reused).",
         "",
         "Each method uses its paper's protocol (flags/<method>_biased_mnist_rho<rho>.cfg: EnD and vanilla Adam 1e-3, "
-        f"batch 256; IRENE SGD 0.1, batch 100, alpha 0.5, gamma 0.2), shortened to {FLAGS.epochs} epochs, with "
+        "batch 256; IRENE SGD 0.1, batch 100, alpha 0.5, gamma 0.2"
+        + ("; here IRENE trains with vanilla's Adam 1e-3, batch 256 (--same_optimizer)" if FLAGS.same_optimizer else "")
+        + f"), shortened to {FLAGS.epochs} epochs, with "
         f"network {network_label()} so that it runs on a CPU. Unbiased test: the 2,000 test digits "
         "coloured at rho=0.1; biased test: at rho=1; leakage: a fresh logistic-regression probe of the colour "
         "from frozen z, trained on training digits recoloured at rho=0.1 and scored on the unbiased test set.",
