@@ -257,7 +257,9 @@ def main(argv):
         f"Date: {datetime.date.today().isoformat()}  \n"
         f"Machine: {os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), shared with "
         f"other jobs; this invocation {time.time() - total_start:.0f} s wall, training {trained} of "
-        f"{len(seconds)} runs (the others reused from `{FLAGS.out_dir}`). Wall seconds per run, train CLI + "
+        f"{len(seconds)} runs"
+        + (f" (the others reused from `{FLAGS.out_dir}`)" if trained < len(seconds) else "")
+        + ". Wall seconds per run, train CLI + "
         f"estimate_mi CLI, process start included: {format_timing(seconds, seeds)}.\n\n"
         f"Each run is the train CLI, then the estimate_mi CLI (seed {seeds[0]} shown; the other seeds change "
         f"`--seed` and the run folder, and pass `--every=<epochs>`, the final checkpoint only):\n\n"
