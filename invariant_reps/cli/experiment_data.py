@@ -150,22 +150,11 @@ def build_transfer_data(*, name, source, data_dir, seed, max_train_examples, max
 
 def build_data(config):
     """The `ExperimentData` of a flag configuration."""
+    common = {
+        key: config[key] for key in ("source", "data_dir", "seed", "max_train_examples", "max_test_examples")
+    }
     if config["dataset"] in TRANSFER_DATASETS:
-        return build_transfer_data(
-            name=config["dataset"],
-            source=config["source"],
-            data_dir=config["data_dir"],
-            seed=config["seed"],
-            max_train_examples=config["max_train_examples"],
-            max_test_examples=config["max_test_examples"],
-        )
+        return build_transfer_data(name=config["dataset"], **common)
     return build_biased_mnist_data(
-        source=config["source"],
-        data_dir=config["data_dir"],
-        rho=config["rho"],
-        seed=config["seed"],
-        test_size=config["test_size"],
-        validation_fraction=config["validation_fraction"],
-        max_train_examples=config["max_train_examples"],
-        max_test_examples=config["max_test_examples"],
+        rho=config["rho"], test_size=config["test_size"], validation_fraction=config["validation_fraction"], **common
     )
