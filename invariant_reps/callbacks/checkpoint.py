@@ -9,6 +9,7 @@ together with an epoch-indexed data order (`invariant_reps.data.pipeline`) a
 resumed run continues exactly as an uninterrupted one.
 """
 
+import math
 import os
 import re
 
@@ -43,6 +44,9 @@ def latest_checkpoint(directory):
 class EpochCheckpoint(keras.callbacks.Callback):
     """Saves the whole model after every epoch, atomically.
 
+    An epoch whose loss is NaN/inf is not saved, so the newest checkpoint is
+    always one a run can resume from.
+
     Args:
         directory: where `epoch_NNNN.keras` files go (created if missing).
         keep: keep only the newest `keep` checkpoints; None keeps all (the
@@ -60,6 +64,9 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.keep = None if keep is None else int(keep)
 
     def on_epoch_end(self, epoch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            return  # Never let a diverged model become the checkpoint a run resumes from.
         os.makedirs(self.directory, exist_ok=True)
         path = checkpoint_path(self.directory, epoch + 1)
         partial = path + ".partial.keras"

@@ -286,7 +286,7 @@ def run_experiment(config):
             verbose=config["verbose"],
         )
         seconds_per_epoch = (time.time() - start) / (epochs - initial_epoch)
-        if model.stop_training and history.get("epoch", [0])[-1] < epochs:
+        if not all(math.isfinite(value) for value in history.get("loss", [])):
             raise ExperimentError(
                 "Training stopped early: the loss became NaN. Lower --learning_rate or the method weights; "
                 f"the last good checkpoint is in {checkpoint_dir}."

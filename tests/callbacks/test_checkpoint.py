@@ -33,3 +33,14 @@ def test_saves_every_epoch_and_keeps_the_newest(tmp_path):
 def test_keep_must_be_positive():
     with pytest.raises(ValueError, match="`keep` must be a positive integer"):
         EpochCheckpoint("/tmp/x", keep=0)
+
+
+def test_diverged_epoch_is_not_saved(tmp_path):
+    model = Vanilla(*tiny_networks())
+    model.compile()
+    model.fit(np.zeros((4, 4), "float32"), np.zeros(4), epochs=1, verbose=0)
+    callback = EpochCheckpoint(str(tmp_path))
+    callback.set_model(model)
+    callback.on_epoch_end(0, {"loss": 0.5})
+    callback.on_epoch_end(1, {"loss": float("nan")})
+    assert latest_checkpoint(str(tmp_path))[0] == 1

@@ -180,3 +180,13 @@ def test_ctc_trains_on_the_transfer_task_and_reports_the_target_probe(tmp_path):
     assert results["method"] == "ctc" and results["dataset"] == "digits_transfer"
     assert {"instance_loss", "temporal_loss", "source_test_accuracy"} <= set(results["history"])
     assert 0.0 < results["final"]["target_probe_accuracy"] <= 1.0
+
+
+def test_divergence_is_reported_and_keeps_the_last_good_checkpoint(tmp_path):
+    completed = _train([*QUICK, "--epochs=3", "--learning_rate=1e30", "--optimizer=sgd", f"--logdir={tmp_path}"])
+    assert completed.returncode == 2
+    assert "the loss became NaN" in completed.stderr
+    assert "Traceback" not in completed.stderr
+    for path in (tmp_path / "checkpoints").glob("*.keras"):
+        restored = keras.saving.load_model(path)
+        assert all(np.isfinite(w.numpy()).all() for w in restored.weights)
