@@ -180,12 +180,16 @@ def _restore_or_build(config, data, strategy, checkpoint_dir):
         return model, 0
 
 
-def _write_json_atomically(path, value):
-    """Writes JSON so that a reader never sees a half-written file."""
+def write_text_atomically(path, text):
+    """Writes `text` to `path` so that a reader never sees a half-written file."""
     partial = path + ".partial"
     with open(partial, "w") as f:
-        json.dump(value, f, indent=1)
+        f.write(text)
     os.replace(partial, path)
+
+
+def _write_json_atomically(path, value):
+    write_text_atomically(path, json.dumps(value, indent=1))
 
 
 def _history_from_checkpointed_run(logdir):

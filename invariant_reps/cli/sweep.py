@@ -42,7 +42,7 @@ from invariant_reps.cli.sweep_space import (  # noqa: F401  (re-exported)
     parse_space_spec,
     plan_runs,
 )
-from invariant_reps.cli.experiment import RESULTS_FILE, TENSORBOARD_DIR
+from invariant_reps.cli.experiment import RESULTS_FILE, TENSORBOARD_DIR, write_text_atomically
 from invariant_reps.evaluation import sweep_summary
 
 PLAN_FILE = "sweep.json"
@@ -191,12 +191,6 @@ def _describe(params):
     return " ".join(f"{name}={sweep_summary.format_value(v)}" for name, v in params.items())
 
 
-def _write(path, text):
-    with open(path + ".tmp", "w") as f:
-        f.write(text)
-    os.replace(path + ".tmp", path)
-
-
 def _record_plan(sweep_dir, plan):
     """Writes the plan, or checks that an existing sweep_dir holds the same sweep (or its prefix)."""
     record = {
@@ -213,7 +207,7 @@ def _record_plan(sweep_dir, plan):
                 f"{sweep_dir} holds a different sweep ({path}): its runs or base flags differ from this "
                 "command's. Use a new --sweep_dir, or the original command to resume it."
             )
-    _write(path, json.dumps(record, indent=2))
+    write_text_atomically(path, json.dumps(record, indent=2))
 
 
 def _dimensions():
@@ -268,8 +262,10 @@ def main(argv):
             print(f"{note}: best epoch {rows[i]['best_epoch']}, {scores}", flush=True)
         else:
             print(f"FAILED ({rows[i]['error'].splitlines()[0]})", flush=True)
-        _write(os.path.join(sweep_dir, "results.csv"), sweep_summary.csv_table(rows, [*columns, "error"]))
-        _write(os.path.join(sweep_dir, "results.md"), sweep_summary.markdown_table(rows, columns))
+        write_text_atomically(
+            os.path.join(sweep_dir, "results.csv"), sweep_summary.csv_table(rows, [*columns, "error"])
+        )
+        write_text_atomically(os.path.join(sweep_dir, "results.md"), sweep_summary.markdown_table(rows, columns))
     return _report(sweep_dir, rows, reports)
 
 
@@ -289,13 +285,13 @@ def _report(sweep_dir, rows, reports):
         f"({FLAGS.select_mode}) at each run's best epoch: {', '.join(row['run'] for row in top) or 'none'}.\n\n"
         + sweep_summary.summary_markdown(summary, len(top), percent)
     )
-    _write(os.path.join(sweep_dir, "summary.md"), text)
+    write_text_atomically(os.path.join(sweep_dir, "summary.md"), text)
     record = {
         "select_metric": select, "select_mode": FLAGS.select_mode, "top_k": k,
         "num_runs": len(rows), "num_failed": len(failed), "top_runs": top,
         "metrics": {m: {"mean": _json_number(mean), "std": _json_number(std)} for m, (mean, std) in summary.items()},
     }
-    _write(os.path.join(sweep_dir, "summary.json"), json.dumps(record, indent=2))
+    write_text_atomically(os.path.join(sweep_dir, "summary.json"), json.dumps(record, indent=2))
     print("\n" + text)
     for row in failed:
         print(f"{row['run']} FAILED: {row['error']}\n")

@@ -13,6 +13,8 @@ import dataclasses
 import numpy as np
 from sklearn import linear_model, neural_network, preprocessing, pipeline
 
+from invariant_reps.evaluation import transfer
+
 PROBES = ("linear", "mlp")
 
 
@@ -40,11 +42,6 @@ class LeakageResult:
 
     def as_dict(self):
         return dataclasses.asdict(self)
-
-
-def _features(encoder, x, batch_size):
-    z = encoder.predict(x, batch_size=batch_size, verbose=0)
-    return np.asarray(z, dtype=np.float64).reshape(len(z), -1)
 
 
 def _make_probe(probe, discrete, seed):
@@ -91,10 +88,8 @@ def leakage_probe(encoder, train, test, *, discrete=True, probe="linear", batch_
             raise ValueError(f"The leakage probe's {name} split is empty.")
         if np.issubdtype(s.dtype, np.floating) and not np.isfinite(s).all():
             raise ValueError(f"The leakage probe's {name} sensitive values contain NaN/inf.")
-    z_train = _features(encoder, x_train, batch_size)
-    z_test = _features(encoder, x_test, batch_size)
-    if not (np.isfinite(z_train).all() and np.isfinite(z_test).all()):
-        raise ValueError("The representation z contains NaN/inf; the model diverged.")
+    z_train = transfer.encode(encoder, x_train, batch_size)  # raises on NaN/inf (a diverged model)
+    z_test = transfer.encode(encoder, x_test, batch_size)
     model = _make_probe(probe, discrete, seed)
     if discrete:
         if s_train.shape[1] != 1:
