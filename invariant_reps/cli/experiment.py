@@ -146,6 +146,10 @@ def learning_rate_at(config, epoch):
     return base
 
 
+def _accuracy(model, dataset):
+    return float(model.evaluate(dataset, verbose=0, return_dict=True)["accuracy"])
+
+
 class TestSetEvaluation(keras.callbacks.Callback):
     """Evaluates the test sets after each epoch and adds `<name>_accuracy` to the logs."""
 
@@ -157,8 +161,7 @@ class TestSetEvaluation(keras.callbacks.Callback):
         if logs is None:
             return
         for name, dataset in self.datasets.items():
-            result = self.model.evaluate(dataset, verbose=0, return_dict=True)
-            logs[f"{name}_accuracy"] = float(result["accuracy"])
+            logs[f"{name}_accuracy"] = _accuracy(self.model, dataset)
 
 
 # ------------------------------------------------------------------ running
@@ -315,14 +318,20 @@ def _write_tensorboard_setup(config, logdir):
 
 
 def _evaluate(config, data, model, tests, history, seconds_per_epoch):
-    final = {}
-    train_eval = model.evaluate(data.eval_dataset(data.train, config["batch_size"]), verbose=0, return_dict=True)
-    final["train_accuracy"] = float(train_eval["accuracy"])
+    epochs = config["epochs"]
+
+    def final_accuracy(history_key, dataset):
+        # The last epoch's logged value was measured on these same weights.
+        values = history.get(history_key, [])
+        return values[-1] if len(values) == epochs else _accuracy(model, dataset)
+
+    final = {"train_accuracy": _accuracy(model, data.eval_dataset(data.train, config["batch_size"]))}
     if data.validation is not None:
-        val = model.evaluate(data.eval_dataset(data.validation, config["batch_size"]), verbose=0, return_dict=True)
-        final["validation_accuracy"] = float(val["accuracy"])
+        final["validation_accuracy"] = final_accuracy(
+            "val_accuracy", data.eval_dataset(data.validation, config["batch_size"])
+        )
     for name, dataset in tests.items():
-        final[f"{name}_accuracy"] = float(model.evaluate(dataset, verbose=0, return_dict=True)["accuracy"])
+        final[f"{name}_accuracy"] = final_accuracy(f"{name}_accuracy", dataset)
     if config["leakage_probe"] != "none" and data.num_sensitive_classes:
         probe = _leakage(config, data, model)
         final["leakage_accuracy"] = probe.score
