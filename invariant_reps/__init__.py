@@ -13,6 +13,10 @@ from invariant_reps import estimators  # noqa: F401
 from invariant_reps.estimators import MIEstimate, estimate_mi
 from invariant_reps.evaluation.leakage import LeakageResult, leakage_probe
 from invariant_reps.models import CTC, IRENE, EnD, InvariantModel, Vanilla
+from invariant_reps.models import ExperimentContext, available_methods, get_method, register_method
+from invariant_reps.data import ArraySplit, ExperimentData, available_datasets, get_dataset, register_dataset
+from invariant_reps.evaluation.metrics import Predictions, register_metric
+from invariant_reps.hyperparameters import Hyperparameter
 from invariant_reps.networks import (
     Network,
     available_networks,

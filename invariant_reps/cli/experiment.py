@@ -5,6 +5,7 @@ can call it without absl) and returns the results that `train` prints and
 writes to `<logdir>/results.json`.
 """
 
+import inspect
 import json
 import logging
 import math
@@ -16,9 +17,9 @@ import numpy as np
 import tensorflow as tf
 
 from invariant_reps import callbacks as ir_callbacks
-from invariant_reps import models, networks
-from invariant_reps.cli import experiment_data
-from invariant_reps.evaluation import leakage, transfer
+from invariant_reps import hyperparameters, models, networks
+from invariant_reps.cli import run_evaluation
+from invariant_reps.data import registry as data_registry
 
 RESULTS_FILE = "results.json"
 FINAL_MODEL_FILE = "model.keras"
@@ -40,82 +41,69 @@ def make_strategy(name):
     return tf.distribute.get_strategy()
 
 
-def _network_kwargs(config):
-    kwargs = {}
-    if config["network"] in ("simple_conv", "cifar_resnet"):
-        kwargs["width"] = config["network_width"]
-    if config["network"] == "mlp":
-        kwargs["hidden_units"] = tuple(config["hidden_units"])
+def _network_kwargs(config, method):
+    """The network options the chosen builder takes, from the flags and the method's defaults."""
+    accepted = inspect.signature(networks.get_network(config["network"])).parameters
+    wanted = {"width": config["network_width"], "hidden_units": tuple(config["hidden_units"])}
     normalize = config["normalize_bottleneck"]
     if normalize is None:
-        normalize = config["method"] == "end"
+        normalize = method.network_defaults.get("normalize_bottleneck")
+    elif "normalize_bottleneck" not in accepted:
+        raise ExperimentError(f"--normalize_bottleneck does not apply to --network={config['network']}.")
     if normalize:
-        kwargs["normalize_bottleneck"] = True
-    return kwargs
+        wanted["normalize_bottleneck"] = True
+    return {name: value for name, value in wanted.items() if name in accepted}
 
 
 def _optimizer(config):
     if config["optimizer"] == "sgd":
         return keras.optimizers.SGD(config["learning_rate"], momentum=config["momentum"])
-    return keras.optimizers.Adam(config["learning_rate"], epsilon=config["adam_epsilon"])
+    return keras.optimizers.Adam(
+        config["learning_rate"], beta_1=config["adam_beta_1"], epsilon=config["adam_epsilon"]
+    )
 
 
-def _default(value, fallback):
-    return fallback if value is None else value
+def _declared_values(spec, config):
+    """`{hyperparameter: value}` of a method/dataset spec, read from its `--<owner>_<name>` flags."""
+    return {h.name: config[spec.flag_name(h.name)] for h in spec.hyperparameters if spec.flag_name(h.name) in config}
+
+
+def method_params(config):
+    """The chosen method's hyperparameters, validated against its declaration."""
+    spec = models.get_method(config["method"])
+    return spec.resolve(_declared_values(spec, config))
+
+
+def dataset_params(config):
+    """The chosen dataset's hyperparameters, validated against its declaration."""
+    spec = data_registry.get_dataset(config["dataset"])
+    return hyperparameters.resolve(f"dataset {spec.name!r}", spec.hyperparameters, _declared_values(spec, config))
+
+
+def build_data(config):
+    """The `ExperimentData` of a flag configuration, from the dataset registry."""
+    spec = data_registry.get_dataset(config["dataset"])
+    options = {name: config[name] for name in data_registry.COMMON_OPTIONS}
+    return spec.build(dataset_params(config), **options)
 
 
 def build_model(config, data):
-    """Builds the method's model (not compiled) from flag values."""
+    """Builds the method's model (not compiled) from flag values and the method's declaration."""
+    method = models.get_method(config["method"])
     net = networks.build_network(
-        config["network"], data.input_shape, data.num_classes, **_network_kwargs(config)
+        config["network"], data.input_shape, data.num_classes, **_network_kwargs(config, method)
     )
-    method, wd = config["method"], config["weight_decay"]
-    if method == "vanilla":
-        return models.Vanilla(net.encoder, net.head, weight_decay=wd)
-    if method == "end":
-        return models.EnD(
-            net.encoder,
-            net.head,
-            num_sensitive_classes=data.num_sensitive_classes,
-            alpha=_default(config["alpha"], 0.1),
-            beta=_default(config["beta"], 0.1),
-            orthogonal_variant=config["end_orthogonal_variant"],
-            parallel_pairs=config["end_parallel_pairs"],
-            weight_decay=wd,
-        )
-    if method == "irene":
-        return models.IRENE(
-            net.encoder,
-            net.head,
-            num_sensitive_classes=data.num_sensitive_classes,
-            alpha=_default(config["alpha"], 0.5),
-            gamma=_default(config["gamma"], 0.2),
-            privacy_optimizer=keras.optimizers.SGD(config["privacy_learning_rate"], momentum=config["momentum"]),
-            privacy_weight_decay=config["privacy_weight_decay"],
-            privacy_steps=config["privacy_steps"],
-            routing=config["irene_routing"],
-            weight_decay=wd,
-        )
-    if method == "ctc":
-        return models.CTC(
-            net.encoder,
-            net.head,
-            num_examples=len(data.train),
-            alpha=config["ctc_a"],
-            beta=config["ctc_b"],
-            instance_temperature=config["instance_t"],
-            instance_momentum=config["instance_m"],
-            temporal_temperature=config["nce_t"],
-            temporal_momentum=config["nce_m"],
-            projection_dim=config["projection_dim"],
-            num_negatives=config["num_negatives"],
-            update_memory_bank=config["update_memory_bank"],
-            stage_two_epoch=config["stage_two_epoch"] or config["epochs"],
-            weight_decay=wd,
-            weight_decay_coef=config["weight_decay_coef"],
-            seed=config["seed"],
-        )
-    raise ExperimentError(f"--method={method} is not available for --dataset={config['dataset']}.")
+    context = models.ExperimentContext(
+        num_classes=data.num_classes,
+        task=data.task,
+        sensitive_kind=data.sensitive_kind,
+        num_sensitive_classes=data.num_sensitive_classes,
+        num_examples=len(data.train),
+        epochs=config["epochs"],
+        seed=config["seed"],
+        weight_decay=config["weight_decay"],
+    )
+    return method.build(net.encoder, net.head, method_params(config), context)
 
 
 def _cosine(base, step, steps):
@@ -128,40 +116,23 @@ def learning_rate_at(config, epoch):
     step: `lr * decay^(epoch // lr_step_epochs)` (PyTorch StepLR);
     multistep: `lr * decay^(milestones passed)` (MultiStepLR); cosine:
     `lr * (1 + cos(pi * epoch / epochs)) / 2`; two_stage_cosine (the CTC seed's):
-    cosine over stage one, then a restart at `0.1 * lr` and cosine over stage two.
+    cosine until `lr_restart_epoch`, then a restart at `0.1 * lr` and a cosine
+    over the remaining epochs.
     """
     base = config["learning_rate"]
     if config["lr_schedule"] == "cosine":
         return _cosine(base, epoch, config["epochs"])
     if config["lr_schedule"] == "two_stage_cosine":
-        stage_two = config["stage_two_epoch"] or config["epochs"]
-        if epoch < stage_two:
-            return _cosine(base, epoch, stage_two)
-        return _cosine(0.1 * base, epoch - stage_two, config["epochs"] - stage_two)
+        restart = config["lr_restart_epoch"] or config["epochs"]
+        if epoch < restart:
+            return _cosine(base, epoch, restart)
+        return _cosine(0.1 * base, epoch - restart, config["epochs"] - restart)
     if config["lr_schedule"] == "step":
         return base * config["lr_decay"] ** (epoch // config["lr_step_epochs"])
     if config["lr_schedule"] == "multistep":
         passed = sum(epoch >= int(m) for m in config["lr_milestones"])
         return base * config["lr_decay"] ** passed
     return base
-
-
-def _accuracy(model, dataset):
-    return float(model.evaluate(dataset, verbose=0, return_dict=True)["accuracy"])
-
-
-class TestSetEvaluation(keras.callbacks.Callback):
-    """Evaluates the test sets after each epoch and adds `<name>_accuracy` to the logs."""
-
-    def __init__(self, datasets):
-        super().__init__()
-        self.datasets = datasets
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is None:
-            return
-        for name, dataset in self.datasets.items():
-            logs[f"{name}_accuracy"] = _accuracy(self.model, dataset)
 
 
 # ------------------------------------------------------------------ running
@@ -217,22 +188,22 @@ class _HistoryRecorder(keras.callbacks.Callback):
         _write_json_atomically(self.path, self.history)
 
 
-def _best_epoch(history):
-    if not history.get("val_accuracy"):
-        return None
-    index = int(np.argmax(history["val_accuracy"]))
-    best = {"epoch": history["epoch"][index]}
-    for key in ("val_accuracy", "unbiased_test_accuracy", "biased_test_accuracy", "accuracy"):
-        if key in history and len(history[key]) > index:
-            best[key] = history[key][index]
-    return best
+def _check_combination(config, data):
+    method = models.get_method(config["method"])
+    try:
+        method.check_applies(data.task, data.sensitive_kind, f"--dataset={config['dataset']}")
+    except ValueError as error:
+        raise ExperimentError(str(error)) from None
+    if not method.distributed and config["strategy"] != "default":
+        raise ExperimentError(f"--method={method.name} runs with --strategy=default only.")
 
 
 def run_experiment(config):
     """Trains and evaluates one configuration; returns the results dict.
 
     Args:
-        config: `{flag_name: value}` for every flag of `invariant_reps.cli.flags`.
+        config: `{flag_name: value}` for every flag of `invariant_reps.cli.flags`
+            (`flags.config_from_flags()`), hyperparameter flags included.
 
     Returns:
         The results, as also written to `<logdir>/results.json`.
@@ -240,20 +211,16 @@ def run_experiment(config):
     logdir = config["logdir"]
     if not logdir:
         raise ExperimentError("--logdir is required: it receives checkpoints, events and results.")
+    method = models.get_method(config["method"])
+    dataset = data_registry.get_dataset(config["dataset"])
+    method_values, dataset_values = method_params(config), dataset_params(config)  # Fails fast on bad values.
     os.makedirs(logdir, exist_ok=True)
     keras.utils.set_random_seed(config["seed"])
     if config["deterministic"]:
         tf.config.experimental.enable_op_determinism()
-    if config["method"] == "ctc" and config["strategy"] != "default":
-        raise ExperimentError("--method=ctc keeps per-example memory banks and runs with --strategy=default only.")
-    allowed = ("vanilla", "ctc") if config["dataset"] in experiment_data.TRANSFER_DATASETS else ("vanilla", "end", "irene")
-    if config["method"] not in allowed:
-        raise ExperimentError(
-            f"--method={config['method']} does not apply to --dataset={config['dataset']}: transfer tasks "
-            "(digits_transfer, cifar100) train vanilla or ctc; Biased-MNIST trains vanilla, end or irene."
-        )
-    data = experiment_data.build_data(config)
-    if data.source != config["source"]:
+    data = build_data(config)
+    _check_combination(config, data)
+    if data.source != config["source"] and "source" in dataset.accepted_options():
         logging.warning("Data source: %s (asked for %s).", data.source, config["source"])
     strategy = make_strategy(config["strategy"])
     checkpoint_dir = os.path.join(logdir, "checkpoints")
@@ -263,17 +230,16 @@ def run_experiment(config):
     history = {k: v[:initial_epoch] for k, v in history.items()}
 
     batch_size = config["batch_size"]
-    tests = {name: data.eval_dataset(split, batch_size) for name, split in data.tests.items()}
     if initial_epoch < epochs:
         train, steps = data.train_dataset(
-            batch_size, config["seed"], initial_epoch, epochs - initial_epoch, include_index=config["method"] == "ctc"
+            batch_size, config["seed"], initial_epoch, epochs - initial_epoch, include_index=method.needs_index
         )
         validation = data.eval_dataset(data.validation, batch_size) if data.validation is not None else None
         fit_callbacks = [
             keras.callbacks.LearningRateScheduler(lambda epoch: learning_rate_at(config, epoch)),
         ]
         if config["eval_every_epoch"]:
-            fit_callbacks.append(TestSetEvaluation(tests))
+            fit_callbacks.append(run_evaluation.EvaluationSetMetrics(data.tests, dataset.metrics, batch_size))
         fit_callbacks += [
             keras.callbacks.TensorBoard(os.path.join(logdir, TENSORBOARD_DIR), update_freq="epoch", write_graph=False),
             ir_callbacks.EpochCheckpoint(checkpoint_dir, keep=config["keep_checkpoints"] or None),
@@ -300,7 +266,21 @@ def run_experiment(config):
             )
     else:
         seconds_per_epoch = None
-    results = _evaluate(config, data, model, tests, history, seconds_per_epoch)
+    results = {
+        "method": method.name,
+        "dataset": dataset.name,
+        "source": data.source,
+        "method_params": method_values,
+        "dataset_params": dataset_values,
+        "sensitive_name": data.sensitive_name,
+        "seed": config["seed"],
+        "epochs": epochs,
+        "final": run_evaluation.evaluate_run(config, data, model, history),
+        "history": history,
+        "best_epoch": run_evaluation.best_epoch(history),
+        "seconds_per_epoch": seconds_per_epoch,
+        "flags": {k: v for k, v in config.items() if isinstance(v, (int, float, str, bool, list, type(None)))},
+    }
     model.save(os.path.join(logdir, FINAL_MODEL_FILE))
     _write_json_atomically(os.path.join(logdir, RESULTS_FILE), results)
     ir_callbacks.write_scalars(
@@ -317,84 +297,4 @@ def _write_tensorboard_setup(config, logdir):
     ir_callbacks.write_hparams(board, {k: v for k, v in config.items() if v is not None and k != "logdir"})
 
 
-def _evaluate(config, data, model, tests, history, seconds_per_epoch):
-    epochs = config["epochs"]
-
-    def final_accuracy(history_key, dataset):
-        # The last epoch's logged value was measured on these same weights.
-        values = history.get(history_key, [])
-        return values[-1] if len(values) == epochs else _accuracy(model, dataset)
-
-    final = {"train_accuracy": _accuracy(model, data.eval_dataset(data.train, config["batch_size"]))}
-    if data.validation is not None:
-        final["validation_accuracy"] = final_accuracy(
-            "val_accuracy", data.eval_dataset(data.validation, config["batch_size"])
-        )
-    for name, dataset in tests.items():
-        final[f"{name}_accuracy"] = final_accuracy(f"{name}_accuracy", dataset)
-    if config["leakage_probe"] != "none" and data.num_sensitive_classes:
-        probe = _leakage(config, data, model)
-        final["leakage_accuracy"] = probe.score
-        final["leakage_chance"] = probe.chance
-    if data.target is not None:
-        final["target_probe_accuracy"] = transfer.linear_probe(model.encoder, *data.target)
-    return {
-        "method": config["method"],
-        "dataset": config["dataset"],
-        "source": data.source,
-        "rho": config["rho"],
-        "seed": config["seed"],
-        "epochs": config["epochs"],
-        "final": final,
-        "history": history,
-        "best_epoch": _best_epoch(history),
-        "seconds_per_epoch": seconds_per_epoch,
-        "flags": {k: v for k, v in config.items() if isinstance(v, (int, float, str, bool, list, type(None)))},
-    }
-
-
-def _leakage(config, data, model):
-    """Colour leakage from z, on data where colour and digit are independent.
-
-    The probe trains on the validation split (training digits recoloured at
-    rho = 0.1) and is scored on the unbiased test split; without a
-    validation split, the unbiased test split is halved.
-    """
-    test_x, _, test_s = data.tests["unbiased_test"].arrays()
-    if data.validation is not None:
-        train_x, _, train_s = data.validation.arrays()
-    else:
-        half = len(test_s) // 2
-        (train_x, train_s), (test_x, test_s) = (test_x[:half], test_s[:half]), (test_x[half:], test_s[half:])
-    return leakage.leakage_probe(
-        model.encoder, (train_x, train_s), (test_x, test_s), probe=config["leakage_probe"], seed=config["seed"]
-    )
-
-
-def format_results_table(results):
-    """The final results as an aligned plain-text table."""
-    final = results["final"]
-    rows = [("method", results["method"]), ("dataset", results["dataset"]), ("data source", results["source"])]
-    if results["dataset"] == "biased_mnist":
-        rows.append(("rho", f"{results['rho']:g}"))
-    labels = {
-        "train_accuracy": "train accuracy",
-        "validation_accuracy": "validation accuracy (rho=0.1)",
-        "unbiased_test_accuracy": "unbiased test accuracy (rho=0.1)",
-        "biased_test_accuracy": "biased test accuracy (rho=1)",
-        "leakage_accuracy": "leakage: colour from z (probe acc.)",
-        "leakage_chance": "leakage chance level",
-        "source_test_accuracy": "source-task test accuracy",
-        "target_probe_accuracy": "transfer: target linear-probe acc.",
-    }
-    for key, label in labels.items():
-        if key in final:
-            rows.append((label, f"{100 * final[key]:.2f}%"))
-    best = results.get("best_epoch")
-    if best:
-        rows.append(("best validation epoch", str(best["epoch"])))
-    if results.get("seconds_per_epoch"):
-        rows.append(("seconds per epoch", f"{results['seconds_per_epoch']:.1f}"))
-    width = max(len(label) for label, _ in rows)
-    line = "-" * (width + 18)
-    return "\n".join([line] + [f"{label:<{width}}  {value:>16}" for label, value in rows] + [line])
+format_results_table = run_evaluation.format_results_table

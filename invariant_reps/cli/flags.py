@@ -1,16 +1,28 @@
 """Every command-line flag of `invariant_reps.train` (and of the sweeps that call it).
 
-Flags are defined here, once, at import. Experiments live in flagfiles:
-`python -m invariant_reps.train --flagfile=flags/end_biased_mnist_rho0.997.cfg`.
-Method hyperparameters keep the papers' names: `--alpha`, `--beta`, `--gamma`
-(their meaning per method is in each method's docstring); left unset, each
-method's published default applies.
+Experiments live in flagfiles: `python -m invariant_reps.train
+--flagfile=flags/end_biased_mnist_rho0.997.cfg`. Two kinds of flags:
+
+- the run's own flags, defined here once (network, optimisation, data
+  options common to datasets, run control);
+- one flag per declared hyperparameter of every registered method and
+  dataset, named `--<method>_<name>` / `--<dataset>_<name>` (`--end_alpha`,
+  `--irene_gamma`, `--biased_mnist_rho`), defined from the registries by
+  `define_registered_flags`, so that no flag means two things. A method or
+  dataset registered in a user's module gets its flags when the module is
+  named with `--import=my_module` (imported before the flags are parsed).
+
+`--list` prints the registered methods and datasets with their
+hyperparameters; `--helpfull` shows every flag, grouped by owner.
 """
+
+import importlib
+import importlib.util
+import os
+import sys
 
 from absl import flags
 
-METHODS = ("vanilla", "end", "irene", "ctc")
-DATASETS = ("biased_mnist", "digits_transfer", "cifar100")
 SOURCES = ("auto", "tfds", "idx", "digits")
 OPTIMIZERS = ("adam", "sgd")
 LR_SCHEDULES = ("constant", "step", "multistep", "cosine", "two_stage_cosine")
@@ -19,94 +31,88 @@ PROBES = ("linear", "mlp", "none")
 
 FLAGS = flags.FLAGS
 
+#: Names of every flag this module defines (run flags and registered hyperparameters).
+FLAG_NAMES = []
+#: `{flag name: ("method" | "dataset", owner name, hyperparameter name)}`.
+HYPERPARAMETER_FLAGS = {}
+
+
+def _define(definer, name, *args, **kwargs):
+    definer(name, *args, **kwargs)
+    FLAG_NAMES.append(name)
+
+
 # What to train.
-flags.DEFINE_enum("method", "vanilla", METHODS, "Training method.")
-flags.DEFINE_string("network", "simple_conv", "Registered network name (see invariant_reps.networks).")
-flags.DEFINE_float("network_width", 1.0, "Channel/width multiplier of the network (simple_conv, cifar_resnet).")
-flags.DEFINE_multi_integer("hidden_units", [256, 128], "Hidden layer sizes of the `mlp` network.")
-flags.DEFINE_bool(
-    "normalize_bottleneck", None, "L2-normalize z in the forward path (default: on for EnD, off otherwise)."
+_define(flags.DEFINE_string, "method", "vanilla", "Registered method (python -m invariant_reps.train --list).")
+_define(flags.DEFINE_string, "dataset", "biased_mnist", "Registered dataset (see --list).")
+_define(
+    flags.DEFINE_multi_string, "import", [],
+    "Python module(s) to import before parsing, e.g. a user's module that registers a method, dataset or "
+    "network with the public decorators (repeatable).",
+)
+_define(flags.DEFINE_bool, "list", False, "Print the registered methods, datasets and networks, then exit.")
+_define(flags.DEFINE_string, "network", "simple_conv", "Registered network name (see --list).")
+_define(flags.DEFINE_float, "network_width", 1.0, "Width multiplier of networks that take `width`.")
+_define(flags.DEFINE_multi_integer, "hidden_units", [256, 128], "Hidden layer sizes of networks that take them.")
+_define(
+    flags.DEFINE_bool, "normalize_bottleneck", None,
+    "L2-normalize z in the forward path (default: the method's network default, e.g. on for EnD).",
 )
 
-# Data.
-flags.DEFINE_enum(
-    "dataset", "biased_mnist", DATASETS,
-    "biased_mnist (task: digit, sensitive: colour), or a transfer task: digits_transfer (source digits 0-4, "
-    "target 5-9) or cifar100 (source CIFAR-100, target CIFAR-10; tfds).",
-)
-flags.DEFINE_enum(
-    "source", "auto", SOURCES,
+# Data options common to datasets (each dataset takes those its builder names; see --list).
+_define(
+    flags.DEFINE_enum, "source", "auto", SOURCES,
     "Where MNIST comes from: tfds, an IDX directory (--data_dir), the embedded scikit-learn digits, or auto "
     "(tfds when available, else the embedded digits).",
 )
-flags.DEFINE_string("data_dir", None, "IDX directory (source=idx) or tfds data directory.")
-flags.DEFINE_float("rho", 0.99, "Colour-digit correlation of the Biased-MNIST training set.")
-flags.DEFINE_float("test_size", 0.2, "Fraction held out as the test split when the source has only one split.")
-flags.DEFINE_float(
-    "validation_fraction", 0.3,
-    "Fraction of the training images recoloured at rho=0.1 as the validation set (EnD's protocol); 0 disables.",
+_define(flags.DEFINE_string, "data_dir", None, "IDX directory (source=idx) or tfds data directory.")
+_define(flags.DEFINE_float, "test_size", 0.2, "Fraction held out as the test split when the source has only one.")
+_define(
+    flags.DEFINE_float, "validation_fraction", 0.3,
+    "Fraction of the training data held out for validation (Biased-MNIST: recoloured at rho=0.1, EnD's "
+    "protocol); 0 disables.",
 )
-flags.DEFINE_integer("max_train_examples", 0, "Use at most this many training examples (0: all).")
-flags.DEFINE_integer("max_test_examples", 0, "Use at most this many test examples per test set (0: all).")
+_define(flags.DEFINE_integer, "max_train_examples", 0, "Use at most this many training examples (0: all).")
+_define(flags.DEFINE_integer, "max_test_examples", 0, "Use at most this many test examples per test set (0: all).")
 
 # Optimisation.
-flags.DEFINE_integer("epochs", 10, "Number of epochs.", lower_bound=1)
-flags.DEFINE_integer("batch_size", 256, "Batch size.", lower_bound=1)
-flags.DEFINE_enum("optimizer", "adam", OPTIMIZERS, "Optimizer of encoder + head.")
-flags.DEFINE_float("learning_rate", 1e-3, "Initial learning rate.", lower_bound=0.0)
-flags.DEFINE_float("momentum", 0.9, "SGD momentum.", lower_bound=0.0)
-flags.DEFINE_float("adam_epsilon", 1e-8, "Adam epsilon (PyTorch's default 1e-8; Keras's is 1e-7).")
-flags.DEFINE_float(
-    "weight_decay", 0.0, "Coupled L2 weight decay, as PyTorch's optimizers apply it (grad += wd * w).",
+_define(flags.DEFINE_integer, "epochs", 10, "Number of epochs.", lower_bound=1)
+_define(flags.DEFINE_integer, "batch_size", 256, "Batch size.", lower_bound=1)
+_define(flags.DEFINE_enum, "optimizer", "adam", OPTIMIZERS, "Optimizer of encoder + head.")
+_define(flags.DEFINE_float, "learning_rate", 1e-3, "Initial learning rate.", lower_bound=0.0)
+_define(flags.DEFINE_float, "momentum", 0.9, "SGD momentum of encoder + head.", lower_bound=0.0)
+_define(flags.DEFINE_float, "adam_beta_1", 0.9, "Adam beta_1 (DisenIB's seed: 0.5).", lower_bound=0.0, upper_bound=1.0)
+_define(flags.DEFINE_float, "adam_epsilon", 1e-8, "Adam epsilon (PyTorch's default 1e-8; Keras's is 1e-7).")
+_define(
+    flags.DEFINE_float, "weight_decay", 0.0,
+    "Coupled L2 weight decay of encoder + head, as PyTorch's optimizers apply it (grad += wd * w).",
     lower_bound=0.0,
 )
-flags.DEFINE_enum("lr_schedule", "constant", LR_SCHEDULES, "Per-epoch learning-rate schedule.")
-flags.DEFINE_integer("lr_step_epochs", 20, "Step schedule: decay every this many epochs.", lower_bound=1)
-flags.DEFINE_list("lr_milestones", ["40", "60"], "Multistep schedule: epochs (1-based) after which to decay.")
-flags.DEFINE_float("lr_decay", 0.1, "Multiplicative decay of the step / multistep schedules.")
-
-# Method hyperparameters (None: the method's default).
-flags.DEFINE_float("alpha", None, "EnD: weight of R_orthogonal. IRENE: weight of the task loss. CTC: unused.")
-flags.DEFINE_float("beta", None, "EnD: weight of R_parallel.")
-flags.DEFINE_float("gamma", None, "IRENE: weight of the mutual-information term.")
-flags.DEFINE_enum("end_orthogonal_variant", "sum", ("sum", "elementwise"), "EnD R_orthogonal: abs of sum (official) or elementwise.")
-flags.DEFINE_enum("end_parallel_pairs", "lower_triangle", ("lower_triangle", "symmetric"), "EnD R_parallel pair set.")
-flags.DEFINE_enum("irene_routing", "head", ("head", "paper"), "IRENE: MI updates the backbone only (head) or the privacy head too (paper).")
-flags.DEFINE_float("privacy_learning_rate", 0.1, "IRENE privacy head: SGD learning rate.", lower_bound=0.0)
-flags.DEFINE_float("privacy_weight_decay", 1e-4, "IRENE privacy head: coupled L2 weight decay.", lower_bound=0.0)
-flags.DEFINE_integer("privacy_steps", 1, "IRENE privacy head: optimizer steps per batch.", lower_bound=1)
-
-# CTC (contrastive temporal coding).
-flags.DEFINE_float("ctc_a", 0.5, "CTC: weight a of the instance-discrimination term.", lower_bound=0.0)
-flags.DEFINE_float("ctc_b", 1.0, "CTC: weight b of the temporal InfoNCE term.", lower_bound=0.0)
-flags.DEFINE_float("instance_t", 0.1, "CTC: instance-discrimination temperature.", lower_bound=1e-6)
-flags.DEFINE_float("instance_m", 0.9, "CTC: instance memory-bank momentum.", lower_bound=0.0, upper_bound=1.0)
-flags.DEFINE_float("nce_t", 0.1, "CTC: temporal InfoNCE temperature.", lower_bound=1e-6)
-flags.DEFINE_float("nce_m", 0.9, "CTC: temporal memory-bank momentum.", lower_bound=0.0, upper_bound=1.0)
-flags.DEFINE_bool("update_memory_bank", True, "CTC: update the temporal memory bank during training.")
-flags.DEFINE_integer(
-    "stage_two_epoch", 0, "CTC and two_stage_cosine: first (0-based) epoch of stage two (0: no stage two).",
+_define(flags.DEFINE_enum, "lr_schedule", "constant", LR_SCHEDULES, "Per-epoch learning-rate schedule.")
+_define(flags.DEFINE_integer, "lr_step_epochs", 20, "Step schedule: decay every this many epochs.", lower_bound=1)
+_define(flags.DEFINE_list, "lr_milestones", ["40", "60"], "Multistep schedule: epochs (1-based) after which to decay.")
+_define(flags.DEFINE_float, "lr_decay", 0.1, "Multiplicative decay of the step / multistep schedules.")
+_define(
+    flags.DEFINE_integer, "lr_restart_epoch", 0,
+    "two_stage_cosine: first (0-based) epoch of the second cosine, restarted at 0.1x (0: --epochs).",
     lower_bound=0,
 )
-flags.DEFINE_float("weight_decay_coef", 1.0, "CTC: weight-decay multiplier in stage one (the seed's).", lower_bound=0.0)
-flags.DEFINE_integer("num_negatives", 256, "CTC: negatives sampled from the memory bank.", lower_bound=1)
-flags.DEFINE_integer("projection_dim", 64, "CTC: projection dimension of the memory bank.", lower_bound=1)
 
 # Run.
-flags.DEFINE_integer("seed", 0, "Seed of initialisation, data order and Biased-MNIST colouring.")
-flags.DEFINE_bool("deterministic", True, "Enable TensorFlow op determinism (repeatable runs and resumes).")
-flags.DEFINE_string("logdir", None, "Run directory: checkpoints, TensorBoard events, results.json, model.keras.")
-flags.DEFINE_bool(
-    "resume", True,
+_define(flags.DEFINE_integer, "seed", 0, "Seed of initialisation, data order and data generation.")
+_define(flags.DEFINE_bool, "deterministic", True, "Enable TensorFlow op determinism (repeatable runs and resumes).")
+_define(flags.DEFINE_string, "logdir", None, "Run directory: checkpoints, TensorBoard events, results.json, model.keras.")
+_define(
+    flags.DEFINE_bool, "resume", True,
     "Resume from the newest checkpoint in --logdir. With --noresume a logdir that holds checkpoints is refused "
     "(no work is ever overwritten).",
 )
-flags.DEFINE_integer("keep_checkpoints", 0, "Keep only the newest N epoch checkpoints (0: keep all).", lower_bound=0)
-flags.DEFINE_enum("strategy", "default", STRATEGIES, "tf.distribute strategy.")
-flags.DEFINE_enum("leakage_probe", "linear", PROBES, "Probe fitted on frozen z to measure leakage of s.")
-flags.DEFINE_bool("eval_every_epoch", True, "Evaluate the test sets after every epoch (for best-epoch selection).")
-flags.DEFINE_string("tensorboard_layout", None, "Custom-scalar layout JSON (default: tensorboard_configs/).")
-flags.DEFINE_integer("verbose", 1, "Keras fit verbosity: 0 silent, 1 progress bar, 2 one line per epoch.")
+_define(flags.DEFINE_integer, "keep_checkpoints", 0, "Keep only the newest N epoch checkpoints (0: keep all).", lower_bound=0)
+_define(flags.DEFINE_enum, "strategy", "default", STRATEGIES, "tf.distribute strategy.")
+_define(flags.DEFINE_enum, "leakage_probe", "linear", PROBES, "Probe fitted on frozen z to measure leakage of s.")
+_define(flags.DEFINE_bool, "eval_every_epoch", True, "Evaluate the test sets after every epoch (for best-epoch selection).")
+_define(flags.DEFINE_string, "tensorboard_layout", None, "Custom-scalar layout JSON (default: the package's).")
+_define(flags.DEFINE_integer, "verbose", 1, "Keras fit verbosity: 0 silent, 1 progress bar, 2 one line per epoch.")
 
 
 def _check_milestones(values):
@@ -120,24 +126,128 @@ flags.register_validator(
     "lr_milestones", _check_milestones, message="--lr_milestones must be positive integers, e.g. 40,60."
 )
 flags.register_validator(
-    "rho", lambda rho: 0.0 <= rho <= 1.0, message="--rho must be in [0, 1]."
-)
-flags.register_validator(
     "validation_fraction", lambda f: 0.0 <= f < 1.0, message="--validation_fraction must be in [0, 1)."
 )
-flags.register_validator(
-    "test_size", lambda f: 0.0 < f < 1.0, message="--test_size must be in (0, 1)."
-)
+flags.register_validator("test_size", lambda f: 0.0 < f < 1.0, message="--test_size must be in (0, 1).")
 
 
-def _check_network(name):
-    from invariant_reps import networks
+def _registry_validator(kind):
+    def check(name):
+        from invariant_reps import data, models, networks
 
-    if name not in networks.available_networks():
-        raise flags.ValidationError(
-            f"Unknown --network={name!r}; registered networks: {', '.join(networks.available_networks())}."
-        )
-    return True
+        known = {
+            "method": models.available_methods,
+            "dataset": data.available_datasets,
+            "network": networks.available_networks,
+        }[kind]()
+        if name not in known:
+            raise flags.ValidationError(
+                f"Unknown --{kind}={name!r}; registered: {', '.join(known)}. Register your own with the public "
+                "decorator and --import=your_module."
+            )
+        return True
+
+    return check
 
 
-flags.register_validator("network", _check_network)
+for _kind in ("method", "dataset", "network"):
+    flags.register_validator(_kind, _registry_validator(_kind))
+
+
+# ------------------------------------------------------------ registered hyperparameters
+def _define_hyperparameter(flag_name, hyperparameter, module_name):
+    h = hyperparameter
+    common = dict(default=h.default, help=h.help, module_name=module_name)
+    if h.type is float:
+        flags.DEFINE_float(flag_name, lower_bound=h.lower, upper_bound=h.upper, **common)
+    elif h.type is int:
+        flags.DEFINE_integer(flag_name, lower_bound=h.lower, upper_bound=h.upper, **common)
+    elif h.type is bool:
+        flags.DEFINE_bool(flag_name, **common)
+    elif h.choices is not None:
+        flags.DEFINE_enum(flag_name, enum_values=list(h.choices), **common)
+    else:
+        flags.DEFINE_string(flag_name, **common)
+    FLAG_NAMES.append(flag_name)
+
+
+def define_registered_flags():
+    """Defines `--<owner>_<name>` for every registered method and dataset hyperparameter.
+
+    Idempotent: flags already defined are skipped, so it is called again
+    after `--import` registers more.
+    """
+    from invariant_reps.data import registry as dataset_registry
+    from invariant_reps.models import registry as method_registry
+
+    owners = [("method", method_registry.get_method(n)) for n in method_registry.available_methods()]
+    owners += [("dataset", dataset_registry.get_dataset(n)) for n in dataset_registry.available_datasets()]
+    for kind, spec in owners:
+        for hyperparameter in spec.hyperparameters:
+            flag_name = spec.flag_name(hyperparameter.name)
+            if flag_name in HYPERPARAMETER_FLAGS:
+                continue
+            if flag_name in FLAGS:
+                raise ValueError(
+                    f"The {kind} {spec.name!r} declares hyperparameter {hyperparameter.name!r}, whose flag "
+                    f"--{flag_name} is already a flag. Rename the hyperparameter."
+                )
+            _define_hyperparameter(flag_name, hyperparameter, f"invariant_reps {kind} {spec.name}")
+            HYPERPARAMETER_FLAGS[flag_name] = (kind, spec.name, hyperparameter.name)
+
+
+def import_user_modules(module_names):
+    """Imports each module (so that its registrations run): a dotted name or a `.py` path.
+
+    A dotted name is looked up from the current directory too, so a module
+    next to the flagfiles imports without installing it.
+    """
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
+    for name in module_names:
+        try:
+            if name.endswith(".py"):
+                if not os.path.isfile(name):
+                    raise ImportError(f"no such file {name!r}")
+                module_name = os.path.splitext(os.path.basename(name))[0]
+                spec = importlib.util.spec_from_file_location(module_name, name)
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[module_name] = module
+                spec.loader.exec_module(module)
+            else:
+                importlib.import_module(name)
+        except ImportError as error:
+            raise ImportError(f"--import={name}: {error}") from error
+
+
+def config_from_flags(flag_values=FLAGS):
+    """`{flag name: value}` of every flag of this module (after parsing)."""
+    return {name: flag_values[name].value for name in FLAG_NAMES}
+
+
+def misplaced_hyperparameters(flag_values=FLAGS):
+    """Messages for hyperparameter flags given explicitly for a method/dataset other than the chosen one."""
+    chosen = {"method": flag_values.method, "dataset": flag_values.dataset}
+    problems = []
+    for flag, (kind, owner, _) in HYPERPARAMETER_FLAGS.items():
+        if flag_values[flag].present and owner != chosen[kind]:
+            valid = sorted(f"--{f}" for f, (k, o, _) in HYPERPARAMETER_FLAGS.items() if k == kind and o == chosen[kind])
+            problems.append(
+                f"--{flag} is a hyperparameter of {kind} {owner!r}, but --{kind}={chosen[kind]}; the "
+                f"hyperparameters of {chosen[kind]!r} are: {', '.join(valid) or '(none)'}."
+            )
+    return problems
+
+
+def unknown_flag_message(name):
+    """A message for an unknown flag that lists the valid hyperparameters of the owner it names."""
+    for kind in ("method", "dataset"):
+        owners = {o for (k, o, _) in HYPERPARAMETER_FLAGS.values() if k == kind}
+        for owner in sorted(owners, key=len, reverse=True):
+            if name.startswith(owner + "_"):
+                valid = sorted(f"--{f}" for f, (k, o, _) in HYPERPARAMETER_FLAGS.items() if k == kind and o == owner)
+                return (
+                    f"Unknown flag --{name}: {kind} {owner!r} has no hyperparameter "
+                    f"{name[len(owner) + 1:]!r}; its hyperparameters are: {', '.join(valid)}."
+                )
+    return None

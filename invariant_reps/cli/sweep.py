@@ -3,12 +3,12 @@
 Grid search (the cartesian product of every `--grid`):
 
     python -m invariant_reps.sweep --flagfile=flags/end_digits.cfg --sweep_dir=sweeps/end \
-        --grid="alpha=0.1,1,10" --grid="beta=0.1,1"
+        --grid="end_alpha=0.1,1,10" --grid="end_beta=0.1,1"
 
 Random search (`--random_search` draws, seeded by `--sweep_seed`):
 
     python -m invariant_reps.sweep --flagfile=flags/end_digits.cfg --sweep_dir=sweeps/end \
-        --random_search=20 --space="alpha=loguniform:0.01:50" --space="beta=uniform:0:1"
+        --random_search=20 --space="end_alpha=loguniform:0.01:50" --space="end_beta=uniform:0:1"
 
 `--flagfile` is the *training* flagfile (`--train_flagfile`), the base of every
 run: `python -m invariant_reps.train --flagfile=<base> --logdir=<sweep_dir>/run_NNN

@@ -13,10 +13,10 @@ import numpy as np
 #: Flags the sweep sets itself and that cannot be swept.
 RESERVED_NAMES = ("logdir", "flagfile")
 
-GRID_FORM = "NAME=V1,V2,...  e.g. --grid=alpha=0.1,1,10"
+GRID_FORM = "NAME=V1,V2,...  e.g. --grid=end_alpha=0.1,1,10"
 SPACE_FORMS = {
-    "uniform": "NAME=uniform:LOW:HIGH  (LOW < HIGH)  e.g. --space=beta=uniform:0:1",
-    "loguniform": "NAME=loguniform:LOW:HIGH  (0 < LOW < HIGH)  e.g. --space=alpha=loguniform:0.01:50",
+    "uniform": "NAME=uniform:LOW:HIGH  (LOW < HIGH)  e.g. --space=end_beta=uniform:0:1",
+    "loguniform": "NAME=loguniform:LOW:HIGH  (0 < LOW < HIGH)  e.g. --space=end_alpha=loguniform:0.01:50",
     "int": "NAME=int:LOW:HIGH  (integers, LOW <= HIGH, both included)  e.g. --space=epochs=int:10:80",
     "choice": "NAME=choice:A|B|C  e.g. --space=network=choice:mlp|simple_conv",
 }

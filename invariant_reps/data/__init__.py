@@ -4,6 +4,7 @@ Every pipeline yields batches packed as `({"inputs": x, "sensitive": s}, y)`
 (see `packing`).
 """
 
+from invariant_reps.data import biased_mnist_experiment  # noqa: F401  (registers "biased_mnist")
 from invariant_reps.data.biased_mnist import COLOUR_MAP
 from invariant_reps.data.biased_mnist import BiasedMNIST
 from invariant_reps.data.biased_mnist import assign_colours
@@ -36,3 +37,24 @@ from invariant_reps.data.transfer_tasks import TRANSFER_TASKS
 from invariant_reps.data.transfer_tasks import TransferTask
 from invariant_reps.data.transfer_tasks import load_transfer_task
 from invariant_reps.data.transfer_tasks import split_by_digit
+from invariant_reps.data.experiment_data import ArraySplit
+from invariant_reps.data.experiment_data import ExperimentData
+from invariant_reps.data.registry import COMMON_OPTIONS
+from invariant_reps.data.registry import DatasetSpec
+from invariant_reps.data.registry import available_datasets
+from invariant_reps.data.registry import get_dataset
+from invariant_reps.data.registry import register_dataset
+from invariant_reps.data.hep import HEPConfig
+from invariant_reps.data.hep import HEPSample
+from invariant_reps.data.hep import argus_pdf
+from invariant_reps.data.hep import crystal_ball_pdf
+from invariant_reps.data.hep import feature_groups
+from invariant_reps.data.hep import generate_chunk
+from invariant_reps.data.hep import iterate_chunks
+from invariant_reps.data.hep import make_arrays as make_hep_arrays
+from invariant_reps.data.hep import make_hep_dataset
+from invariant_reps.data.nuisance_toys import ToyData
+from invariant_reps.data.nuisance_toys import make_pivot_toy
+from invariant_reps.data.nuisance_toys import make_seed_toy
+from invariant_reps.data.nuisance_toys import make_toy_dataset
+from invariant_reps.data.nuisance_toys import toy_batch

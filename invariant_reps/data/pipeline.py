@@ -70,6 +70,7 @@ def make_array_dataset(
     drop_remainder=False,
     batch_map=None,
     include_index=False,
+    sample_weight=None,
 ):
     """Batches in-memory arrays `(x, y, s)` with epoch-indexed shuffling.
 
@@ -93,6 +94,8 @@ def make_array_dataset(
         include_index: also pack each example's row in `x` under
             `packing.INDEX_KEY` (int64), for methods with a per-example
             memory bank.
+        sample_weight: optional per-example weights `[N]`; batches then
+            carry them as Keras's third element, `(inputs, y, weights)`.
 
     Returns:
         `EpochBatches(dataset, steps_per_epoch)`; the dataset yields
@@ -105,7 +108,8 @@ def make_array_dataset(
         >>> model.fit(batches.dataset, steps_per_epoch=batches.steps_per_epoch)
     """
     num_examples = len(y)
-    for name, array in (("x", x), ("s", s)):
+    named = [("x", x), ("s", s)] + ([] if sample_weight is None else [("sample_weight", sample_weight)])
+    for name, array in named:
         lengths = {len(leaf) for leaf in tf.nest.flatten(array)}
         if lengths != {num_examples}:
             raise ValueError(
@@ -131,6 +135,7 @@ def make_array_dataset(
         )
 
     tensors = tf.nest.map_structure(tf.convert_to_tensor, (x, y, s))
+    weights = None if sample_weight is None else tf.convert_to_tensor(sample_weight, tf.float32)
 
     def gather_batch(indices):
         batch = tf.nest.map_structure(
@@ -141,6 +146,8 @@ def make_array_dataset(
         inputs, targets = packing.pack(*batch)
         if include_index:
             inputs[packing.INDEX_KEY] = indices
+        if weights is not None:
+            return inputs, targets, tf.gather(weights, indices)
         return inputs, targets
 
     dataset = (

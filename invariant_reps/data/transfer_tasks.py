@@ -24,6 +24,8 @@ import dataclasses
 import numpy as np
 
 from invariant_reps.data import sources
+from invariant_reps.data.experiment_data import ArraySplit, ExperimentData, subsample
+from invariant_reps.data.registry import register_dataset
 
 TRANSFER_TASKS = ("digits_transfer", "cifar100")
 # The shared MNIST t10k split: 8,000 train / 2,000 test (see sources.split_arrays).
@@ -174,3 +176,47 @@ def _as_float_images(images):
     if images.ndim == 3:  # Grayscale [N, H, W] -> [N, H, W, 1].
         images = images[..., None]
     return images
+
+
+# ------------------------------------------------------------ registered datasets
+def _transfer_experiment(name, source, data_dir, seed, max_train_examples, max_test_examples):
+    """Trains and tests on the source task; the target task feeds the linear transfer probe."""
+    task = load_transfer_task(name, source, data_dir)
+    train_x, train_y = subsample(*task.source_train, max_train_examples, seed)
+    test_x, test_y = subsample(*task.source_test, max_test_examples, seed + 1)
+    return ExperimentData(
+        train=ArraySplit(train_x, train_y),
+        validation=None,
+        tests={"source_test": ArraySplit(test_x, test_y)},
+        input_shape=task.input_shape,
+        num_classes=task.num_source_classes,
+        source=task.data_source,
+        task="multiclass",
+        sensitive_kind="none",
+        target=(task.target_train, task.target_test),
+    )
+
+
+@register_dataset(
+    "digits_transfer",
+    task="multiclass",
+    sensitive="none",
+    summary="transfer task: train on digits 0-4, linear-probe the frozen z on digits 5-9 (dt-tradeoff protocol)",
+    evaluation_sets={"source_test": "source-task test"},
+)
+def build_digits_transfer_data(*, source="digits", data_dir=None, seed=0, max_train_examples=0, max_test_examples=0):
+    """The `digits_transfer` experiment (see `load_transfer_task`)."""
+    return _transfer_experiment("digits_transfer", source, data_dir, seed, max_train_examples, max_test_examples)
+
+
+@register_dataset(
+    "cifar100",
+    task="multiclass",
+    sensitive="none",
+    summary="transfer task: train on CIFAR-100, linear-probe the frozen z on CIFAR-10 (tfds)",
+    evaluation_sets={"source_test": "source-task test"},
+    offline=False,
+)
+def build_cifar100_data(*, data_dir=None, seed=0, max_train_examples=0, max_test_examples=0):
+    """The `cifar100` experiment (see `load_transfer_task`); needs tfds's CIFAR-100 and CIFAR-10."""
+    return _transfer_experiment("cifar100", "tfds", data_dir, seed, max_train_examples, max_test_examples)

@@ -23,6 +23,7 @@ networks in `__init__` and implements `compute_loss_terms` (and
 """
 
 import collections
+import inspect
 
 import keras
 import tensorflow as tf
@@ -31,7 +32,9 @@ from keras import ops
 from invariant_reps.data.packing import INPUTS_KEY, get_index, unpack_inputs
 from invariant_reps.models import validation
 from invariant_reps.models.replicas import batch_size as _batch_size
-from invariant_reps.models.replicas import scale_for_replicas, unscale_for_replicas
+from invariant_reps.models.replicas import gather_replicas, scale_for_replicas, unscale_for_replicas
+
+NON_FINITE_INPUT_MESSAGE = "NaN or inf in a training batch"
 
 Batch = collections.namedtuple("Batch", ["x", "y", "s", "index"])
 Batch.__doc__ = """One unpacked batch as the method hooks see it.
@@ -74,6 +77,19 @@ class InvariantModel(keras.Model):
     #: Whether the training step needs the sensitive variable `s`.
     requires_sensitive = True
 
+    #: Whether `compute_loss_terms` sees the *global* batch under a
+    #: multi-replica strategy: `y`, `s`, `index`, `z` and the logits are
+    #: gathered over the replicas (`replicas.gather_replicas`; `x` stays
+    #: local), so batch-level terms (Gram matrices, plug-in MI, critics,
+    #: distance correlation) equal their single-device values, gradients
+    #: included. A method whose terms are per-example means may opt out to
+    #: save the communication.
+    global_batch_terms = True
+
+    #: `ExperimentContext` fields that `from_experiment` passes to a
+    #: constructor naming them as arguments.
+    CONTEXT_ARGUMENTS = ("num_classes", "num_sensitive_classes", "num_examples", "epochs", "seed")
+
     def __init__(self, encoder, head, weight_decay=0.0, task_weight=1.0, **kwargs):
         super().__init__(**kwargs)
         for arg_name, value in (("encoder", encoder), ("head", head)):
@@ -93,11 +109,37 @@ class InvariantModel(keras.Model):
         self.weight_decay = weight_decay
         self.task_weight = task_weight
         self.task_loss_tracker = keras.metrics.Mean(name="task_loss")
+        self.regularization_loss_tracker = keras.metrics.Mean(name="regularization_loss")
         self._term_names = []
         self._term_weights = {}
         self._term_trackers = {}
         self._auxiliary_names = []
         self._auxiliary_specs = {}
+
+    @classmethod
+    def from_experiment(cls, encoder, head, params, context):
+        """Builds the model of a registered method from the command line's values.
+
+        Passes the validated hyperparameters `params` as keyword arguments,
+        `weight_decay=context.weight_decay`, and each `CONTEXT_ARGUMENTS`
+        field of `context` (an `ExperimentContext`) that the constructor
+        names (e.g. `num_sensitive_classes`). Override it when a method needs
+        more (an optimizer built from two hyperparameters, say).
+
+        Args:
+            encoder: Keras model x -> z.
+            head: Keras model z -> logits.
+            params: `{hyperparameter: value}`, validated against the method's
+                declaration.
+            context: the `invariant_reps.models.registry.ExperimentContext`.
+
+        Returns:
+            The uncompiled model.
+        """
+        accepted = inspect.signature(cls.__init__).parameters
+        kwargs = {name: getattr(context, name) for name in cls.CONTEXT_ARGUMENTS if name in accepted}
+        kwargs.update(params)
+        return cls(encoder, head, weight_decay=context.weight_decay, **kwargs)
 
     # ------------------------------------------------------------------ hooks
     def add_loss_term(self, name, weight):
@@ -276,14 +318,27 @@ class InvariantModel(keras.Model):
     def compile(self, optimizer="adam", loss=None, metrics=None, **kwargs):
         """`keras.Model.compile` with defaults for classification.
 
-        `loss` defaults to sparse categorical cross-entropy on logits and
-        `metrics` to `["accuracy"]` when both are left unset.
+        When both are left unset, `loss` and `metrics` default to sparse
+        categorical cross-entropy on logits and `["accuracy"]`, or, for a
+        head with one output (a binary task's logit), to sigmoid
+        cross-entropy and accuracy at logit 0.
         """
         if loss is None:
-            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+            if self._task_width() == 1:
+                loss = keras.losses.BinaryCrossentropy(from_logits=True)
+                default_metrics = [keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)]
+            else:
+                loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+                default_metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
             if metrics is None:
-                metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+                metrics = default_metrics
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+
+    def _task_width(self):
+        outputs = getattr(self.head, "outputs", None)
+        if outputs:
+            return outputs[0].shape[-1]
+        return getattr(self.head, "units", None)
 
     def fit(self, x=None, y=None, validation_data=None, **kwargs):
         validation.check_fit_data(self, x, y, name="training data")
@@ -307,15 +362,21 @@ class InvariantModel(keras.Model):
             )
         z = self.encoder(x, training=training)
         logits = self.head(z, training=training)
-        task_loss = self._compute_loss(
+        compiled = self._compute_loss(
             x=x_packed, y=y, y_pred=logits, sample_weight=sample_weight, training=training
         )
-        if task_loss is None:  # no compiled loss
-            task_loss = ops.zeros(())
+        if compiled is None:  # no compiled loss
+            compiled = ops.zeros(())
+        # Keras adds the layers' regularization losses to the compiled loss: split them
+        # out, so that `task_loss` is the task loss alone and `task_weight` scales only it.
+        regularization = self._regularization_loss()
+        task_loss = compiled - regularization if regularization is not None else compiled
         batch = Batch(x, y, s, get_index(x_packed))
-        if not self._has_terms(s):  # evaluate(x, y) without s: task loss only
-            return batch, z, logits, task_loss, None, self.task_weight * task_loss
-        terms = self.compute_loss_terms(batch, z, logits, training)
+        if not self._has_terms(s):
+            # evaluate(x, y) without s: no term can be computed; "loss" is the task loss
+            # (plus regularization), not a partial objective.
+            return batch, z, logits, task_loss, None, compiled
+        terms = self.compute_loss_terms(*self._term_inputs(batch, z, logits), training)
         missing = set(self._term_names) - set(terms)
         if missing:
             raise ValueError(
@@ -323,11 +384,26 @@ class InvariantModel(keras.Model):
                 f"declared terms {sorted(missing)}."
             )
         objective = self.task_weight * task_loss
+        if regularization is not None:
+            objective = objective + regularization
         for name in self._term_names:
             terms[name] = ops.cast(terms[name], "float32")
             if self._term_weights[name] != 0.0:
                 objective = objective + self._term_weights[name] * scale_for_replicas(terms[name])
         return batch, z, logits, task_loss, terms, objective
+
+    def _regularization_loss(self):
+        """Sum of the layers' regularization losses as Keras adds them, or None without any."""
+        if not self.losses:
+            return None
+        return ops.sum(ops.stack([ops.cast(self._aggregate_additional_loss(loss), "float32") for loss in self.losses]))
+
+    def _term_inputs(self, batch, z, logits):
+        """`(batch, z, logits)` as `compute_loss_terms` sees them (global under `global_batch_terms`)."""
+        if not self.global_batch_terms:
+            return batch, z, logits
+        gathered = Batch(batch.x, gather_replicas(batch.y), gather_replicas(batch.s), gather_replicas(batch.index))
+        return gathered, gather_replicas(z), gather_replicas(logits)
 
     def weight_decay_multiplier(self):
         """Multiplier of the encoder/head `weight_decay` at the current step.
@@ -346,6 +422,9 @@ class InvariantModel(keras.Model):
     def _track(self, x, task_loss, terms, objective):
         batch = _batch_size(x)
         self.task_loss_tracker.update_state(unscale_for_replicas(task_loss), sample_weight=batch)
+        regularization = self._regularization_loss()
+        if regularization is not None:
+            self.regularization_loss_tracker.update_state(unscale_for_replicas(regularization), sample_weight=batch)
         self._loss_tracker.update_state(unscale_for_replicas(objective), sample_weight=batch)
         for name in self._term_names if terms is not None else ():
             self._term_trackers[name].update_state(terms[name], sample_weight=batch)
@@ -374,10 +453,15 @@ class InvariantModel(keras.Model):
 
     def train_step(self, data):
         x_packed, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        x_packed = _check_numerics(x_packed)
         main_variables = self.trainable_variables
         with tf.GradientTape() as tape:
             batch, z, logits, task_loss, terms, objective = self._objective(
                 x_packed, y, sample_weight, training=True
+            )
+            objective = tf.debugging.check_numerics(
+                objective, "The training objective became NaN or inf (the inputs were finite): lower the "
+                "learning rate or the method's weights"
             )
             self._track(batch.x, task_loss, terms, objective)
             total = objective + self.weight_decay_multiplier() * self._coupled_weight_decay(
@@ -413,9 +497,12 @@ class InvariantModel(keras.Model):
     def metrics(self):
         # Keras resets and reports exactly `self.metrics`; make sure every
         # term and auxiliary tracker is in it, once.
-        metrics = list(super().metrics)
+        # The regularization tracker only when some layer has a regularizer: its sum is
+        # then logged apart from the task loss.
+        regularized = bool(self.losses)
+        metrics = [m for m in super().metrics if regularized or m is not self.regularization_loss_tracker]
         seen = {id(m) for m in metrics}
-        own = [self.task_loss_tracker]
+        own = [self.task_loss_tracker] + ([self.regularization_loss_tracker] if regularized else [])
         own += [self._term_trackers[name] for name in self._term_names]
         for name in self._auxiliary_names:
             own += list(self._auxiliary_specs[name]["trackers"].values())
@@ -436,6 +523,33 @@ class InvariantModel(keras.Model):
         return list(self._auxiliary_names)
 
     # ---------------------------------------------------------- serialization
+    _SEED_KEY = "seed_generator_state_"
+
+    def _seed_generator_states(self):
+        """The state variables of every `keras.random.SeedGenerator` in the model, in a fixed order."""
+        states, seen = [], set()
+        for layer in self._flatten_layers(include_self=True, recursive=True):
+            for generator in getattr(layer, "_seed_generators", ()):
+                if id(generator.state) not in seen:
+                    seen.add(id(generator.state))
+                    states.append(generator.state)
+        return states
+
+    def save_own_variables(self, store):
+        # Keras saves no SeedGenerator state; without it a resumed run would
+        # redraw the noise and shuffles of the epochs already trained.
+        super().save_own_variables(store)
+        for i, state in enumerate(self._seed_generator_states()):
+            store[f"{self._SEED_KEY}{i}"] = state.numpy()
+
+    def load_own_variables(self, store):
+        own = {key: store[key] for key in store.keys() if not key.startswith(self._SEED_KEY)}
+        super().load_own_variables(own)
+        for i, state in enumerate(self._seed_generator_states()):
+            key = f"{self._SEED_KEY}{i}"
+            if key in store.keys():
+                state.assign(store[key])
+
     def get_config(self):
         return {
             "name": self.name,
@@ -451,3 +565,24 @@ class InvariantModel(keras.Model):
         for key in ("encoder", "head"):
             config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
+
+
+def _check_numerics(x_packed):
+    """`x_packed` with an in-graph check that its floating-point inputs and s are finite.
+
+    A NaN arriving in a later `tf.data` batch (the data checks of `fit` see
+    the first batch only) stops training at that batch instead of training
+    on with a NaN loss; the error names the tensor.
+    """
+
+    def checked(name, structure):
+        def check(value):
+            if isinstance(value, tf.Tensor) and value.dtype.is_floating:
+                return tf.debugging.check_numerics(value, f"{NON_FINITE_INPUT_MESSAGE} ({name})")
+            return value
+
+        return tf.nest.map_structure(check, structure)
+
+    if isinstance(x_packed, dict):
+        return {key: checked(key, value) for key, value in x_packed.items()}
+    return checked(INPUTS_KEY, x_packed)

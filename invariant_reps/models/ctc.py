@@ -57,7 +57,9 @@ from keras import ops
 from invariant_reps.data.packing import INDEX_KEY
 from invariant_reps.data.packing import get_index
 from invariant_reps.models import validation
+from invariant_reps.hyperparameters import Hyperparameter
 from invariant_reps.models.base import InvariantModel
+from invariant_reps.models.registry import SENSITIVE_KINDS, register_method
 
 # Logit given to a sampled negative that is the example itself: excluded.
 _MASKED_LOGIT = -1e9
@@ -133,6 +135,32 @@ def _unit_rows(seed):
     return initializer
 
 
+@register_method(
+    "ctc",
+    hyperparameters=(
+        Hyperparameter("alpha", float, 0.5, "a: weight of instance discrimination (stage one; seed -a)", lower=0.0),
+        Hyperparameter("beta", float, 1.0, "b: weight of the temporal InfoNCE (stage two; seed -b)", lower=0.0),
+        Hyperparameter("instance_temperature", float, 0.1, "instance-discrimination temperature (seed --instance_t)",
+                       lower=1e-6),
+        Hyperparameter("instance_momentum", float, 0.9, "instance memory-bank momentum (seed --instance_m)",
+                       lower=0.0, upper=1.0),
+        Hyperparameter("temporal_temperature", float, 0.1, "temporal InfoNCE temperature (seed --nce_t)", lower=1e-6),
+        Hyperparameter("temporal_momentum", float, 0.9, "temporal memory-bank momentum (seed --nce_m)",
+                       lower=0.0, upper=1.0),
+        Hyperparameter("projection_dim", int, 128, "width of the memory-bank projections (seed: 128)", lower=1),
+        Hyperparameter("num_negatives", int, 16384, "negatives drawn from each bank per batch (seed nce_k)", lower=1),
+        Hyperparameter("update_memory_bank", bool, True, "refresh the temporal bank through stage one (seed flag)"),
+        Hyperparameter("stage_two_epoch", int, 0, "first 0-based epoch of stage two (seed: 200 of 300); "
+                       "0: no stage two", lower=0),
+        Hyperparameter("weight_decay_coef", float, 1.0, "weight-decay multiplier in stage one (seed: 2.0)", lower=0.0),
+    ),
+    sensitive=SENSITIVE_KINDS,
+    tasks=("multiclass",),
+    summary="task loss + instance discrimination (stage one) + temporal InfoNCE against a memory bank "
+    "(stage two), Cui et al., ECCV 2022",
+    needs_index=True,
+    distributed=False,
+)
 @keras.saving.register_keras_serializable(package="invariant_reps")
 class CTC(InvariantModel):
     """Contrastive temporal coding: task loss + instance and temporal InfoNCE.
@@ -258,6 +286,16 @@ class CTC(InvariantModel):
             shape=(), initializer="zeros", dtype="int32", trainable=False, name="epoch"
         )
         self._negative_sampler = keras.random.SeedGenerator(seed)
+
+    @classmethod
+    def from_experiment(cls, encoder, head, params, context):
+        params = dict(params)
+        # 0 (the flag's default) means no stage two within the run.
+        params["stage_two_epoch"] = params["stage_two_epoch"] or context.epochs
+        return cls(
+            encoder, head, num_examples=context.num_examples, seed=context.seed,
+            weight_decay=context.weight_decay, **params,
+        )
 
     # -------------------------------------------------------------- schedule
     def set_epoch(self, epoch):

@@ -20,7 +20,9 @@ import numbers
 import keras
 from keras import ops
 
+from invariant_reps.hyperparameters import Hyperparameter
 from invariant_reps.models.base import InvariantModel
+from invariant_reps.models.registry import register_method
 
 ORTHOGONAL_VARIANTS = ("sum", "elementwise")
 PARALLEL_PAIRS = ("lower_triangle", "symmetric")
@@ -222,6 +224,26 @@ def parallel_term(
     return _safe_mean(ops.sum(mask * misalignment), ops.sum(mask))
 
 
+@register_method(
+    "end",
+    hyperparameters=(
+        Hyperparameter("alpha", float, 0.1, "alpha: weight of the disentangling term R_perp", lower=0.0),
+        Hyperparameter("beta", float, 0.1, "beta: weight of the entangling term R_par", lower=0.0),
+        Hyperparameter(
+            "orthogonal_variant", str, "sum", "R_perp: abs of each bias class's sum (official) or elementwise",
+            choices=ORTHOGONAL_VARIANTS,
+        ),
+        Hyperparameter(
+            "parallel_pairs", str, "lower_triangle", "R_par pair set: official lower triangle or symmetric",
+            choices=PARALLEL_PAIRS,
+        ),
+    ),
+    sensitive=("discrete",),
+    tasks=("multiclass",),
+    summary="alpha * R_perp (same-bias pairs decorrelated) + beta * R_par (same-target pairs aligned), "
+    "Tartaglione et al., CVPR 2021",
+    network_defaults={"normalize_bottleneck": True},
+)
 @keras.saving.register_keras_serializable(package="invariant_reps")
 class EnD(InvariantModel):
     """EnD: `J = CE + alpha * R_perp + beta * R_par` (CVPR 2021, Sec. 3.5).

@@ -19,8 +19,10 @@ import numbers
 import keras
 from keras import ops
 
+from invariant_reps.hyperparameters import Hyperparameter
 from invariant_reps.layers import FanInUniform, torch_default_kernel
 from invariant_reps.models.base import InvariantModel
+from invariant_reps.models.registry import register_method
 
 ROUTINGS = ("head", "paper")
 
@@ -110,6 +112,24 @@ def _default_privacy_head(num_classes, encoder):
     )
 
 
+@register_method(
+    "irene",
+    hyperparameters=(
+        Hyperparameter("alpha", float, 0.5, "alpha: weight of the task loss", lower=0.0),
+        Hyperparameter("gamma", float, 0.2, "gamma: weight of the mutual information I(v; v_hat)", lower=0.0),
+        Hyperparameter("privacy_learning_rate", float, 0.1, "privacy head H: SGD learning rate", lower=0.0),
+        Hyperparameter("privacy_momentum", float, 0.9, "privacy head H: SGD momentum", lower=0.0, upper=1.0),
+        Hyperparameter("privacy_weight_decay", float, 1e-4, "privacy head H: coupled L2 weight decay", lower=0.0),
+        Hyperparameter("privacy_steps", int, 1, "privacy head H: optimizer steps per batch", lower=1),
+        Hyperparameter(
+            "routing", str, "head", "MI updates the backbone only (head, official) or H too (paper)",
+            choices=ROUTINGS,
+        ),
+    ),
+    sensitive=("discrete",),
+    tasks=("multiclass",),
+    summary="alpha * CE + gamma * I(v; H(z)), privacy head H trained on CE(v), Tartaglione et al., BMVC 2022",
+)
 @keras.saving.register_keras_serializable(package="invariant_reps")
 class IRENE(InvariantModel):
     """IRENE: `alpha * CE + gamma * I(v, softmax(H(z)))`, H trained on CE(v).
@@ -223,6 +243,21 @@ class IRENE(InvariantModel):
             steps=self.privacy_steps,
             metrics=("privacy_accuracy",),
             weight_decay=self.privacy_weight_decay,
+        )
+
+    @classmethod
+    def from_experiment(cls, encoder, head, params, context):
+        params = dict(params)
+        optimizer = keras.optimizers.SGD(
+            params.pop("privacy_learning_rate"), momentum=params.pop("privacy_momentum")
+        )
+        return cls(
+            encoder,
+            head,
+            num_sensitive_classes=context.num_sensitive_classes,
+            privacy_optimizer=optimizer,
+            weight_decay=context.weight_decay,
+            **params,
         )
 
     @property

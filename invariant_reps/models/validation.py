@@ -38,16 +38,28 @@ def check_finite(array, what, name):
 
 
 def check_class_ids(array, num_classes, what, name):
-    """Raises ValueError unless integer ids lie in [0, num_classes)."""
-    if array is None or not np.issubdtype(array.dtype, np.integer):
+    """Raises ValueError unless the values are class ids in [0, num_classes).
+
+    Integer arrays are checked for range; float arrays (e.g. labels read from
+    a CSV) must also hold integral values: 2.7 is not silently class 2.
+    """
+    if array is None or not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
         return
     flat = array.reshape(-1)
+    if np.issubdtype(array.dtype, np.floating):
+        fractional = flat != np.round(flat)
+        if fractional.any():
+            index = int(np.flatnonzero(fractional)[0])
+            raise ValueError(
+                f"{name}: {what} must be integer class ids in [0, {num_classes}); found the non-integral value "
+                f"{float(flat[index]):g} at position {index}."
+            )
     bad = (flat < 0) | (flat >= num_classes)
     if bad.any():
         index = int(np.flatnonzero(bad)[0])
         raise ValueError(
             f"{name}: {what} must be class ids in [0, {num_classes}); found "
-            f"{flat[index]} at position {index}."
+            f"{flat[index].item():g} at position {index}."
         )
 
 
@@ -68,10 +80,12 @@ def _check_input_shape(model, x, name):
 
 
 def _num_task_classes(model):
+    """Number of task classes: the head's width, or 2 for a one-logit (binary) head."""
     outputs = getattr(model.head, "outputs", None)
     if not outputs:
         return None
-    return outputs[0].shape[-1]
+    width = outputs[0].shape[-1]
+    return 2 if width == 1 else width
 
 
 def check_batch(model, x_packed, y, name="training data"):

@@ -3,8 +3,15 @@
 import keras
 
 from invariant_reps.models.base import InvariantModel
+from invariant_reps.models.registry import SENSITIVE_KINDS, TASKS, register_method
 
 
+@register_method(
+    "vanilla",
+    sensitive=SENSITIVE_KINDS,
+    tasks=TASKS,
+    summary="the baseline: the task loss alone (the same network every method is compared with)",
+)
 @keras.saving.register_keras_serializable(package="invariant_reps")
 class Vanilla(InvariantModel):
     """Encoder + head trained on the task loss alone.

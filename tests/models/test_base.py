@@ -189,3 +189,59 @@ def test_undeclared_term_is_reported():
     model.compile()
     with pytest.raises(ValueError, match=r"did not return the declared terms \['z_square'\]"):
         model.fit(invariant_reps.pack_inputs(x, s), y, epochs=1, verbose=0)
+
+
+@pytest.mark.parametrize(
+    "y_or_s, value, message",
+    [
+        ("s", 2.7, r"sensitive values must be integer class ids in \[0, 2\); found the non-integral value 2.7 at position 3"),
+        ("s", 9.0, r"sensitive values must be class ids in \[0, 2\); found 9 at position 3"),
+        ("y", 0.5, r"task targets must be integer class ids in \[0, 2\); found the non-integral value 0.5 at position 3"),
+        ("y", -1.0, r"task targets must be class ids in \[0, 2\); found -1 at position 3"),
+    ],
+)
+def test_float_labels_must_be_integral_class_ids_in_range(y_or_s, value, message):
+    x, y, s = _data()
+    y, s = y.astype("float32"), s.astype("float32")
+    (y if y_or_s == "y" else s)[3] = value
+    model = ToyMethod(*tiny_networks())
+    model.compile()
+    with pytest.raises(ValueError, match=message):
+        model.fit(invariant_reps.pack_inputs(x, s), y, epochs=1, verbose=0)
+
+
+def test_nan_in_a_later_tf_data_batch_stops_training_at_that_batch():
+    import tensorflow as tf
+
+    x, y, s = _data()
+    x[20] = np.nan  # third batch of 8; fit checks the first batch only
+    dataset = invariant_reps.data.make_array_dataset(x, y, s, 8).dataset
+    model = ToyMethod(*tiny_networks())
+    model.compile()
+    seen = []
+    counter = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: seen.append(batch))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"NaN or inf in a training batch \(inputs\)"):
+        model.fit(dataset, epochs=1, verbose=0, callbacks=[counter])
+    assert seen == [0, 1]  # batches 0 and 1 trained, batch 2 stopped the run
+
+
+def test_regularization_losses_are_logged_apart_and_not_scaled_by_the_task_weight():
+    x, y, s = _data()
+    inputs = keras.Input((4,))
+    z = keras.layers.Dense(3, kernel_regularizer=keras.regularizers.L2(0.1), name="bottleneck")(inputs)
+    encoder = keras.Model(inputs, z)
+    head = tiny_networks()[1]
+    model = InvariantModel(encoder, head, task_weight=0.5)
+    model.compile(optimizer=keras.optimizers.SGD(0.0))
+    logs = model.evaluate(invariant_reps.pack_inputs(x, s), y, batch_size=32, verbose=0, return_dict=True)
+    kernel = encoder.layers[-1].kernel.numpy()
+    penalty = 0.1 * np.sum(kernel**2)
+    logits = head.predict(encoder.predict(x, verbose=0), verbose=0)
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    cross_entropy = -log_probs[np.arange(len(y)), y].mean()
+    np.testing.assert_allclose(logs["regularization_loss"], penalty, rtol=1e-5)
+    np.testing.assert_allclose(logs["task_loss"], cross_entropy, rtol=1e-5)
+    np.testing.assert_allclose(logs["loss"], 0.5 * cross_entropy + penalty, rtol=1e-5)
+    # Without s no term can be computed: "loss" is the task loss plus regularization, not 0.5 * CE.
+    logs = model.evaluate(x, y, batch_size=32, verbose=0, return_dict=True)
+    np.testing.assert_allclose(logs["loss"], cross_entropy + penalty, rtol=1e-5)
