@@ -6,7 +6,7 @@ and the top 3 are summarised as mean ± std. The summary and the table go to the
 bench/RESULTS.md.
 
     python bench/method_sweep.py --method=end     # alpha, beta in {0.1, 1, 10}: 9 runs, ~15 min on 2 cores
-    python bench/method_sweep.py --method=irene --grid=gamma=0.2,1,5 --grid=privacy_steps=1,5 \
+    python bench/method_sweep.py --method=irene --grid=irene_gamma=0.2,1,5 --grid=irene_privacy_steps=1,5 \
         --train_flags="--optimizer=adam --learning_rate=1e-3 --batch_size=256 --lr_schedule=constant"
 """
 
@@ -26,7 +26,9 @@ MNIST_DIR = os.path.join(ROOT, "..", "shared", "data", "mnist")
 
 flags.DEFINE_enum("method", "end", ["end", "irene"], "Method whose hyperparameters are swept.")
 flags.DEFINE_float("rho", 0.997, "Training colour-digit correlation.")
-flags.DEFINE_multi_string("grid", ["alpha=0.1,1,10", "beta=0.1,1,10"], "Grid dimensions (see invariant_reps.sweep).")
+flags.DEFINE_multi_string(
+    "grid", ["end_alpha=0.1,1,10", "end_beta=0.1,1,10"], "Grid dimensions, --<method>_<name> flags (see invariant_reps.sweep)."
+)
 flags.DEFINE_string("train_flags", "", "Extra train flags for every run.")
 flags.DEFINE_integer("epochs", 30, "Epochs per run.")
 flags.DEFINE_string("sweep_dir", None, "Sweep directory (default: bench/out/<method>_sweep).")
@@ -40,7 +42,7 @@ def main(argv):
         return
     sweep_dir = FLAGS.sweep_dir or os.path.join(ROOT, "bench", "out", f"{FLAGS.method}_sweep")
     train_flags = (
-        f"--source=idx --data_dir={MNIST_DIR} --test_size=0.2 --rho={FLAGS.rho} --epochs={FLAGS.epochs} "
+        f"--source=idx --data_dir={MNIST_DIR} --test_size=0.2 --biased_mnist_rho={FLAGS.rho} --epochs={FLAGS.epochs} "
         f"--network=mlp --hidden_units=256 --hidden_units=128 --verbose=0 {FLAGS.train_flags}"
     )
     command = [

@@ -70,8 +70,14 @@ class EpochCheckpoint(keras.callbacks.Callback):
         os.makedirs(self.directory, exist_ok=True)
         path = checkpoint_path(self.directory, epoch + 1)
         partial = path + ".partial.keras"
-        self.model.save(partial)
-        os.replace(partial, path)
+        try:
+            self.model.save(partial)
+            os.replace(partial, path)
+        except BaseException:
+            # Disk full, permissions, Ctrl-C mid-save: never leave a partial file behind.
+            if os.path.exists(partial):
+                os.remove(partial)
+            raise
         if self.keep is not None:
             for _, old in list_checkpoints(self.directory)[: -self.keep]:
                 os.remove(old)

@@ -16,28 +16,26 @@ from tensorboard.plugins.custom_scalar import layout_pb2
 from tensorboard.plugins.custom_scalar import summary as custom_scalar_summary
 from tensorboard.plugins.hparams import api as hparams_api
 
-#: The layout shipped in the repository's `tensorboard_configs/`.
-DEFAULT_LAYOUT_PATH = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-    "tensorboard_configs",
-    "custom_scalars.json",
-)
+from invariant_reps import resources
+
+#: The layout shipped with the package (the repository's `tensorboard_configs/`, copied into wheels).
+DEFAULT_LAYOUT_PATH = resources.layout_path()
 
 
 def load_layout(path=None):
     """Reads a custom-scalar layout from JSON (the `Layout` proto's JSON form).
 
     Args:
-        path: JSON file; defaults to `tensorboard_configs/custom_scalars.json`.
+        path: JSON file; defaults to the shipped `tensorboard_configs/custom_scalars.json`.
 
     Returns:
         A `tensorboard.plugins.custom_scalar.layout_pb2.Layout`.
     """
     path = path or DEFAULT_LAYOUT_PATH
-    if not os.path.exists(path):
+    if not path or not os.path.exists(path):
         raise FileNotFoundError(
-            f"TensorBoard layout {path} not found; pass --tensorboard_layout or "
-            "run from a checkout that has tensorboard_configs/."
+            f"TensorBoard layout {path} not found; pass --tensorboard_layout=<layout.json> (the package ships "
+            "tensorboard_configs/custom_scalars.json; reinstall it if that file is missing)."
         )
     with open(path) as f:
         text = f.read()

@@ -144,14 +144,41 @@ def _restore_or_build(config, data, strategy, checkpoint_dir):
             "that run, or choose another --logdir: a run is never overwritten."
         )
     with strategy.scope():
-        if latest is not None:
-            epoch, path = latest
+        for epoch, path in reversed(ir_callbacks.list_checkpoints(checkpoint_dir)):
+            try:
+                model = keras.saving.load_model(path)
+            except Exception as error:  # A truncated or corrupt file: any loader error.
+                logging.warning(
+                    "Checkpoint %s is unreadable (%s: %s); falling back to the previous one.",
+                    path, type(error).__name__, str(error).splitlines()[0] if str(error) else "",
+                )
+                continue
             logging.info("Resuming from %s (epoch %d).", path, epoch)
-            model = keras.saving.load_model(path)
             return model, epoch
+        if latest is not None:
+            raise ExperimentError(
+                f"No checkpoint in {checkpoint_dir} is readable. Move them away to start afresh, or use another "
+                "--logdir."
+            )
         model = build_model(config, data)
         model.compile(optimizer=_optimizer(config))
         return model, 0
+
+
+def check_writable(directory):
+    """Creates `directory` and checks a file can be written there, before any training.
+
+    Raises:
+        ExperimentError: naming the directory and the operating system's reason.
+    """
+    try:
+        os.makedirs(directory, exist_ok=True)
+        probe = os.path.join(directory, ".write_test")
+        with open(probe, "w") as f:
+            f.write("ok")
+        os.remove(probe)
+    except OSError as error:
+        raise ExperimentError(f"Cannot write to {directory}: {error.strerror or error}.") from None
 
 
 def write_text_atomically(path, text):
@@ -198,12 +225,13 @@ def _check_combination(config, data):
         raise ExperimentError(f"--method={method.name} runs with --strategy=default only.")
 
 
-def run_experiment(config):
+def run_experiment(config, callbacks=()):
     """Trains and evaluates one configuration; returns the results dict.
 
     Args:
         config: `{flag_name: value}` for every flag of `invariant_reps.cli.flags`
             (`flags.config_from_flags()`), hyperparameter flags included.
+        callbacks: extra Keras callbacks for `fit` (e.g. a progress display).
 
     Returns:
         The results, as also written to `<logdir>/results.json`.
@@ -214,7 +242,9 @@ def run_experiment(config):
     method = models.get_method(config["method"])
     dataset = data_registry.get_dataset(config["dataset"])
     method_values, dataset_values = method_params(config), dataset_params(config)  # Fails fast on bad values.
-    os.makedirs(logdir, exist_ok=True)
+    checkpoint_dir = os.path.join(logdir, "checkpoints")
+    for directory in (logdir, checkpoint_dir, os.path.join(logdir, TENSORBOARD_DIR)):
+        check_writable(directory)
     keras.utils.set_random_seed(config["seed"])
     if config["deterministic"]:
         tf.config.experimental.enable_op_determinism()
@@ -223,7 +253,6 @@ def run_experiment(config):
     if data.source != config["source"] and "source" in dataset.accepted_options():
         logging.warning("Data source: %s (asked for %s).", data.source, config["source"])
     strategy = make_strategy(config["strategy"])
-    checkpoint_dir = os.path.join(logdir, "checkpoints")
     model, initial_epoch = _restore_or_build(config, data, strategy, checkpoint_dir)
     epochs = config["epochs"]
     history = _history_from_checkpointed_run(logdir) if initial_epoch else {}
@@ -235,6 +264,7 @@ def run_experiment(config):
             batch_size, config["seed"], initial_epoch, epochs - initial_epoch, include_index=method.needs_index
         )
         validation = data.eval_dataset(data.validation, batch_size) if data.validation is not None else None
+        position = TrainingPosition()
         fit_callbacks = [
             keras.callbacks.LearningRateScheduler(lambda epoch: learning_rate_at(config, epoch)),
         ]
@@ -245,19 +275,31 @@ def run_experiment(config):
             ir_callbacks.EpochCheckpoint(checkpoint_dir, keep=config["keep_checkpoints"] or None),
             _HistoryRecorder(os.path.join(logdir, "history.json"), history),
             keras.callbacks.TerminateOnNaN(),
+            position,
+            *callbacks,
         ]
         _write_tensorboard_setup(config, logdir)
         start = time.time()
-        model.fit(
-            train,
-            epochs=epochs,
-            initial_epoch=initial_epoch,
-            steps_per_epoch=steps,
-            validation_data=validation,
-            callbacks=fit_callbacks,
-            shuffle=False,  # the pipeline shuffles, per epoch, reproducibly
-            verbose=config["verbose"],
-        )
+        try:
+            model.fit(
+                train,
+                epochs=epochs,
+                initial_epoch=initial_epoch,
+                steps_per_epoch=steps,
+                validation_data=validation,
+                callbacks=fit_callbacks,
+                shuffle=False,  # the pipeline shuffles, per epoch, reproducibly
+                verbose=config["verbose"],
+            )
+        except tf.errors.InvalidArgumentError as error:
+            if "NaN or inf" not in error.message:
+                raise
+            reason = next(line for line in error.message.splitlines() if "NaN or inf" in line)
+            reason = reason.split(" : Tensor had")[0].strip()
+            raise ExperimentError(
+                f"Training stopped at epoch {position.epoch + 1}, batch {position.batch + 1}: {reason}. "
+                f"{_last_checkpoint_note(checkpoint_dir)}"
+            ) from None
         seconds_per_epoch = (time.time() - start) / (epochs - initial_epoch)
         if not all(math.isfinite(value) for value in history.get("loss", [])):
             raise ExperimentError(
@@ -289,6 +331,46 @@ def run_experiment(config):
         step=epochs,
     )
     return results
+
+
+class TrainingPosition(keras.callbacks.Callback):
+    """Remembers the 0-based epoch and batch being trained, for error messages and interrupts."""
+
+    epoch, batch = 0, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch, self.batch = epoch, 0
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.batch = batch
+
+
+def _last_checkpoint_note(checkpoint_dir):
+    latest = ir_callbacks.latest_checkpoint(checkpoint_dir)
+    if latest is None:
+        return "No epoch completed, so there is no checkpoint to resume from."
+    return f"The last good checkpoint is {latest[1]} (epoch {latest[0]}); rerun the same command to resume from it."
+
+
+def interrupted_note(logdir):
+    """Where an interrupted run stands and how to resume it, in one sentence."""
+    if not logdir:
+        return ""
+    latest = ir_callbacks.latest_checkpoint(os.path.join(logdir, "checkpoints"))
+    if latest is None:
+        return f"No epoch was completed in {logdir}; nothing to resume."
+    return (f"Epochs up to {latest[0]} are saved in {os.path.dirname(latest[1])}; rerun the same command to "
+            "resume from there.")
+
+
+def outputs_note(logdir):
+    """The closing lines: where a finished run's outputs are."""
+    return "\n".join([
+        f"Results:      {os.path.join(logdir, RESULTS_FILE)} (and history.json)",
+        f"Model:        {os.path.join(logdir, FINAL_MODEL_FILE)}",
+        f"Checkpoints:  {os.path.join(logdir, 'checkpoints')}/epoch_NNNN.keras (rerun to resume or extend --epochs)",
+        f"TensorBoard:  tensorboard --logdir={os.path.join(logdir, TENSORBOARD_DIR)}",
+    ])
 
 
 def _write_tensorboard_setup(config, logdir):

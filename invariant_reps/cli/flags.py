@@ -18,6 +18,7 @@ hyperparameters; `--helpfull` shows every flag, grouped by owner.
 
 import importlib
 import importlib.util
+import math
 import os
 import sys
 
@@ -51,6 +52,15 @@ _define(
     "network with the public decorators (repeatable).",
 )
 _define(flags.DEFINE_bool, "list", False, "Print the registered methods, datasets and networks, then exit.")
+_define(
+    flags.DEFINE_list, "compare", [],
+    "Train these methods one after the other on the same data, network and seed (each in <logdir>/<method>), "
+    "then print one comparison table and write <logdir>/comparison.png, e.g. --compare=vanilla,end.",
+)
+flags.DEFINE_string(
+    "experiment", None,
+    "Run the bundled flagfile flags/<NAME>.cfg (from any directory; expanded before parsing).",
+)
 _define(flags.DEFINE_string, "network", "simple_conv", "Registered network name (see --list).")
 _define(flags.DEFINE_float, "network_width", 1.0, "Width multiplier of networks that take `width`.")
 _define(flags.DEFINE_multi_integer, "hidden_units", [256, 128], "Hidden layer sizes of networks that take them.")
@@ -129,6 +139,21 @@ flags.register_validator(
     "validation_fraction", lambda f: 0.0 <= f < 1.0, message="--validation_fraction must be in [0, 1)."
 )
 flags.register_validator("test_size", lambda f: 0.0 < f < 1.0, message="--test_size must be in (0, 1).")
+flags.register_validator(
+    "experiment", lambda name: name is None,
+    message="--experiment is expanded from the command line only; inside a flagfile use --flagfile=flags/NAME.cfg.",
+)
+
+
+def _finite(name):
+    flags.register_validator(
+        name, lambda value: value is None or math.isfinite(value), message=f"--{name} must be a finite number."
+    )
+
+
+for _name in ("network_width", "learning_rate", "momentum", "adam_beta_1", "adam_epsilon", "weight_decay", "lr_decay",
+              "test_size", "validation_fraction"):
+    _finite(_name)
 
 
 def _registry_validator(kind):
@@ -169,6 +194,16 @@ def _define_hyperparameter(flag_name, hyperparameter, module_name):
     else:
         flags.DEFINE_string(flag_name, **common)
     FLAG_NAMES.append(flag_name)
+
+    def check(value):
+        try:
+            h.validate(value)
+        except ValueError as error:
+            raise flags.ValidationError(f"--{flag_name}: {error}") from None
+        return True
+
+    if h.type in (float, int):
+        flags.register_validator(flag_name, check)
 
 
 def define_registered_flags():
@@ -228,9 +263,10 @@ def config_from_flags(flag_values=FLAGS):
 def misplaced_hyperparameters(flag_values=FLAGS):
     """Messages for hyperparameter flags given explicitly for a method/dataset other than the chosen one."""
     chosen = {"method": flag_values.method, "dataset": flag_values.dataset}
+    allowed = {"method": {flag_values.method, *flag_values.compare}, "dataset": {flag_values.dataset}}
     problems = []
     for flag, (kind, owner, _) in HYPERPARAMETER_FLAGS.items():
-        if flag_values[flag].present and owner != chosen[kind]:
+        if flag_values[flag].present and owner not in allowed[kind]:
             valid = sorted(f"--{f}" for f, (k, o, _) in HYPERPARAMETER_FLAGS.items() if k == kind and o == chosen[kind])
             problems.append(
                 f"--{flag} is a hyperparameter of {kind} {owner!r}, but --{kind}={chosen[kind]}; the "

@@ -5,16 +5,22 @@ rerunning the same command resumes from the newest), TensorBoard events with
 a custom-scalar layout and the run's hparams (`tensorboard/`), the final
 model (`model.keras`) and the results (`results.json`), and prints a results
 table. `--list` shows the registered methods, datasets and networks;
-`--import=my_module` registers a user's own before the flags are parsed.
+`--import=my_module` registers a user's own before the flags are parsed;
+`--experiment=NAME` runs the bundled flagfile `flags/NAME.cfg` from any directory
+(an installed wheel carries them).
 """
 
 import json
+import os
 import sys
+import tempfile
 
 from absl import app, flags, logging
 
-from invariant_reps.cli import flags as ir_flags
+from invariant_reps import resources
+from invariant_reps.cli import compare
 from invariant_reps.cli import experiment
+from invariant_reps.cli import flags as ir_flags
 
 FLAGS = ir_flags.FLAGS
 
@@ -37,6 +43,7 @@ def parse_flags(argv):
     Parsing errors are printed as one message (for an unknown hyperparameter
     flag: the owner's valid ones) and exit with status 1.
     """
+    argv = _expand_experiments(argv)
     early = flags.FlagValues()
     flags.DEFINE_multi_string("import", [], "", flag_values=early)
     try:
@@ -51,6 +58,20 @@ def parse_flags(argv):
         _fail(ir_flags.unknown_flag_message(error.flagname) or str(error))
     except flags.Error as error:
         _fail(str(error))
+
+
+def _expand_experiments(argv):
+    """Replaces `--experiment=NAME` by the bundled flagfile `flags/NAME.cfg` (works from any directory)."""
+    expanded = []
+    for arg in argv:
+        if arg.startswith("--experiment="):
+            workdir = tempfile.mkdtemp(prefix="invariant_reps_flags_")
+            try:
+                arg = "--flagfile=" + resources.expand_experiment(arg.split("=", 1)[1], workdir)
+            except ValueError as error:
+                _fail(str(error))
+        expanded.append(arg)
+    return expanded
 
 
 def _fail(message):
@@ -71,16 +92,31 @@ def main(argv):
         sys.exit(2)
     config = ir_flags.config_from_flags()
     try:
+        if FLAGS.compare:
+            all_results = compare.run_comparison(config, FLAGS.compare)
+            print(compare.write_comparison(all_results, config["logdir"]))
+            print(f"Figure: {os.path.join(config['logdir'], compare.COMPARISON_PNG)}; each run in "
+                  f"{os.path.join(config['logdir'], '<method>')}/ (results.json, model.keras, tensorboard/).")
+            return
         results = experiment.run_experiment(config)
     except experiment.ExperimentError as error:
         logging.error("%s", error)
         sys.exit(2)
-    except (ValueError, FileNotFoundError) as error:
-        # Input problems (bad data, missing files) are reported, not traced.
+    except KeyboardInterrupt:
+        logging.error("Interrupted. %s", experiment.interrupted_note(config["logdir"]))
+        sys.exit(130)
+    except OSError as error:
+        # Disk full, permissions, a path that is a file: one line, no traceback.
+        where = f" ({error.filename})" if getattr(error, "filename", None) else ""
+        logging.error("File-system error%s: %s. %s", where, error.strerror or error,
+                      experiment.interrupted_note(config["logdir"]))
+        sys.exit(2)
+    except ValueError as error:
+        # Input problems (bad data, bad values) are reported, not traced.
         logging.error("%s: %s", type(error).__name__, error)
         sys.exit(2)
     print(experiment.format_results_table(results))
-    print(f"Results: {FLAGS.logdir}/{experiment.RESULTS_FILE}")
+    print(experiment.outputs_note(config["logdir"]))
     logging.info("%s", json.dumps(results["final"]))
 
 

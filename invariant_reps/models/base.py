@@ -99,11 +99,11 @@ class InvariantModel(keras.Model):
                     f"{type(value).__name__}."
                 )
         weight_decay = float(weight_decay)
-        if weight_decay < 0:
-            raise ValueError(f"`weight_decay` must be >= 0; received {weight_decay}.")
+        if not 0 <= weight_decay < float("inf"):  # Also refuses NaN.
+            raise ValueError(f"`weight_decay` must be a finite number >= 0; received {weight_decay}.")
         task_weight = float(task_weight)
-        if task_weight < 0:
-            raise ValueError(f"`task_weight` must be >= 0; received {task_weight}.")
+        if not 0 <= task_weight < float("inf"):
+            raise ValueError(f"`task_weight` must be a finite number >= 0; received {task_weight}.")
         self.encoder = encoder
         self.head = head
         self.weight_decay = weight_decay
@@ -156,8 +156,8 @@ class InvariantModel(keras.Model):
         if name in self._term_trackers:
             raise ValueError(f"Loss term {name!r} is declared twice.")
         weight = float(weight)
-        if weight < 0:
-            raise ValueError(f"Weight of loss term {name!r} must be >= 0; received {weight}.")
+        if not 0 <= weight < float("inf"):
+            raise ValueError(f"Weight of loss term {name!r} must be a finite number >= 0; received {weight}.")
         self._term_names.append(name)
         self._term_weights[name] = weight
         self._term_trackers[name] = keras.metrics.Mean(name=name)
@@ -460,7 +460,7 @@ class InvariantModel(keras.Model):
                 x_packed, y, sample_weight, training=True
             )
             objective = tf.debugging.check_numerics(
-                objective, "The training objective became NaN or inf (the inputs were finite): lower the "
+                objective, "The training objective (the loss) became NaN or inf, with finite inputs: lower the "
                 "learning rate or the method's weights"
             )
             self._track(batch.x, task_loss, terms, objective)

@@ -38,9 +38,13 @@ class ToyShrink(ir.InvariantModel):
     summary="three Gaussian blobs in 4-D; s = sign of the first coordinate",
     evaluation_sets={"test": "held-out blobs"},
     metrics=("accuracy", "toy_error_rate"),
-    hyperparameters=[ir.Hyperparameter("num_examples", int, 300, "examples per split", lower=10)],
+    hyperparameters=[
+        ir.Hyperparameter("num_examples", int, 300, "examples per split", lower=10),
+        ir.Hyperparameter("nan_row", int, -1, "a training row made NaN (-1: none), to test the in-graph check",
+                          lower=-1),
+    ],
 )
-def build_toy_blobs(num_examples, seed=0):
+def build_toy_blobs(num_examples, nan_row, seed=0):
     rng = np.random.default_rng(seed)
 
     def split():
@@ -48,8 +52,11 @@ def build_toy_blobs(num_examples, seed=0):
         x = (rng.normal(size=(num_examples, 4)) + 3.0 * np.eye(4)[y]).astype("float32")
         return ir.ArraySplit(x, y, (x[:, 0] > 0).astype(np.int64))
 
+    train = split()
+    if nan_row >= 0:
+        train.x[nan_row] = np.nan
     return ir.ExperimentData(
-        train=split(), validation=split(), tests={"test": split()}, input_shape=(4,), num_classes=3,
+        train=train, validation=split(), tests={"test": split()}, input_shape=(4,), num_classes=3,
         source="generated", num_sensitive_classes=2, leakage_splits=("validation", "test"),
     )
 

@@ -33,7 +33,7 @@ def test_a_method_and_dataset_from_a_user_module_train_from_the_cli(tmp_path):
         results = json.load(f)
     assert results["method"] == "toy_shrink" and results["dataset"] == "toy_blobs"
     assert results["method_params"] == {"weight": 0.5}
-    assert results["dataset_params"] == {"num_examples": 120}
+    assert results["dataset_params"] == {"num_examples": 120, "nan_row": -1}
     final = results["final"]
     # The user's metric is computed from the same predictions as the accuracy.
     assert final["test_toy_error_rate"] == pytest.approx(1.0 - final["test_accuracy"])
