@@ -253,7 +253,8 @@ def evaluate_run(run_dir, *, max_examples=0, epsilons=adversarial.DEFAULT_EPSILO
         "dataset": results.get("dataset"),
         "source": data.source,
         "settings": {
-            "splits": list(splits), "max_examples": max_examples, "epsilons": [float(e) for e in epsilons], "skip": sorted(skip),
+            "splits": list(splits), "max_examples": max_examples, "epsilons": [float(e) for e in epsilons],
+            "skip": sorted(skip),
             "batch_size": batch_size, "seed": seed, "clip": None if clip_range is None else list(clip_range),
             "code_distribution": "model" if hasattr(model, "code_distribution") else f"code, stddev {code_stddev:g}",
             "ood_in_distribution": in_distribution, "ood_out_distribution": "clipped N(0, 1) noise",
@@ -262,8 +263,10 @@ def evaluate_run(run_dir, *, max_examples=0, epsilons=adversarial.DEFAULT_EPSILO
         "metrics": metrics,
     }
     if write:
-        with open(os.path.join(run_dir, EVALUATION_FILE), "w") as f:
+        path = os.path.join(run_dir, EVALUATION_FILE)
+        with open(path + ".partial", "w") as f:  # A reader never sees a half-written file.
             json.dump(evaluation, f, indent=1)
+        os.replace(path + ".partial", path)
         step = len(results.get("history", {}).get("epoch", [])) or results.get("epochs") or 0
         write_scalars(os.path.join(run_dir, TENSORBOARD_SUBDIR),
                       {f"evaluation/{k}": v for k, v in metrics.items() if np.isfinite(v)}, step=step)
@@ -279,7 +282,8 @@ def format_evaluation_table(evaluation):
         rows.append((f"{split} examples", str(metrics[f"{split}_num_examples"])))
         rows.append((f"{split} accuracy (%)", f"{100 * metrics[f'{split}_accuracy']:.2f}"))
         if f"{split}_I_XT" in metrics:
-            rows.append((f"{split} I(X;T) / I(Y;T) (nats)", f"{metrics[f'{split}_I_XT']:.2f} / {metrics[f'{split}_I_YT']:.2f}"))
+            information = f"{metrics[f'{split}_I_XT']:.2f} / {metrics[f'{split}_I_YT']:.2f}"
+            rows.append((f"{split} I(X;T) / I(Y;T) (nats)", information))
         fgsm = [metrics[k] for k in metrics if k.startswith(f"{split}_fgsm_eps_")]
         if fgsm:
             epsilons = "/".join(f"{e:g}" for e in evaluation["settings"]["epsilons"])

@@ -257,9 +257,15 @@ def run_experiment(config, callbacks=()):
     epochs = config["epochs"]
     history = _history_from_checkpointed_run(logdir) if initial_epoch else {}
     history = {k: v[:initial_epoch] for k, v in history.items()}
+    stopper = None
+    if config.get("early_stopping_patience"):
+        monitor = config["early_stopping_monitor"]
+        stopper = ir_callbacks.EarlyStoppingOnMetric(
+            monitor, config["early_stopping_patience"], mode="min" if "loss" in monitor else "max", history=history
+        )
 
     batch_size = config["batch_size"]
-    if initial_epoch < epochs:
+    if initial_epoch < epochs and not (stopper and stopper.stopped):
         train, steps = data.train_dataset(
             batch_size, config["seed"], initial_epoch, epochs - initial_epoch, include_index=method.needs_index
         )
@@ -270,6 +276,8 @@ def run_experiment(config, callbacks=()):
         ]
         if config["eval_every_epoch"]:
             fit_callbacks.append(run_evaluation.EvaluationSetMetrics(data.tests, dataset.metrics, batch_size))
+        if stopper is not None:  # After EvaluationSetMetrics, which logs <set>_<metric>.
+            fit_callbacks.append(stopper)
         fit_callbacks += [
             keras.callbacks.TensorBoard(os.path.join(logdir, TENSORBOARD_DIR), update_freq="epoch", write_graph=False),
             ir_callbacks.EpochCheckpoint(checkpoint_dir, keep=config["keep_checkpoints"] or None),
@@ -300,7 +308,7 @@ def run_experiment(config, callbacks=()):
                 f"Training stopped at epoch {position.epoch + 1}, batch {position.batch + 1}: {reason}. "
                 f"{_last_checkpoint_note(checkpoint_dir)}"
             ) from None
-        seconds_per_epoch = (time.time() - start) / (epochs - initial_epoch)
+        seconds_per_epoch = (time.time() - start) / max(1, len(history.get("epoch", [])) - initial_epoch)
         if not all(math.isfinite(value) for value in history.get("loss", [])):
             raise ExperimentError(
                 "Training stopped early: the loss became NaN. Lower --learning_rate or the method weights; "
@@ -320,6 +328,7 @@ def run_experiment(config, callbacks=()):
         "final": run_evaluation.evaluate_run(config, data, model, history),
         "history": history,
         "best_epoch": run_evaluation.best_epoch(history),
+        "stopped_epoch": stopper.stopped_epoch if stopper else None,
         "seconds_per_epoch": seconds_per_epoch,
         "flags": {k: v for k, v in config.items() if isinstance(v, (int, float, str, bool, list, type(None)))},
     }

@@ -78,9 +78,9 @@ _define(
 _define(flags.DEFINE_string, "data_dir", None, "IDX directory (source=idx) or tfds data directory.")
 _define(flags.DEFINE_float, "test_size", 0.2, "Fraction held out as the test split when the source has only one.")
 _define(
-    flags.DEFINE_float, "validation_fraction", 0.3,
-    "Fraction of the training data held out for validation (Biased-MNIST: recoloured at rho=0.1, EnD's "
-    "protocol); 0 disables.",
+    flags.DEFINE_float, "validation_fraction", None,
+    "Fraction of the training data held out for validation; 0 disables; unset: the dataset's default "
+    "(Biased-MNIST: 0.3, recoloured at rho=0.1, EnD's protocol; mnist: 0.1).",
 )
 _define(flags.DEFINE_integer, "max_train_examples", 0, "Use at most this many training examples (0: all).")
 _define(flags.DEFINE_integer, "max_test_examples", 0, "Use at most this many test examples per test set (0: all).")
@@ -123,6 +123,16 @@ _define(flags.DEFINE_enum, "leakage_probe", "linear", PROBES, "Probe fitted on f
 _define(flags.DEFINE_bool, "eval_every_epoch", True, "Evaluate the test sets after every epoch (for best-epoch selection).")
 _define(flags.DEFINE_string, "tensorboard_layout", None, "Custom-scalar layout JSON (default: the package's).")
 _define(flags.DEFINE_integer, "verbose", 1, "Keras fit verbosity: 0 silent, 1 progress bar, 2 one line per epoch.")
+_define(
+    flags.DEFINE_integer, "early_stopping_patience", 0,
+    "Stop after this many epochs without a better --early_stopping_monitor (0: never; the DisenIB seed: 10).",
+    lower_bound=0,
+)
+_define(
+    flags.DEFINE_string, "early_stopping_monitor", "val_accuracy",
+    "Logged metric early stopping watches (maximised; minimised if its name contains 'loss'): val_accuracy, or "
+    "test_accuracy for the DisenIB seed's stop-on-test (which selects on the test set; not recommended).",
+)
 
 
 def _check_milestones(values):
@@ -136,7 +146,7 @@ flags.register_validator(
     "lr_milestones", _check_milestones, message="--lr_milestones must be positive integers, e.g. 40,60."
 )
 flags.register_validator(
-    "validation_fraction", lambda f: 0.0 <= f < 1.0, message="--validation_fraction must be in [0, 1)."
+    "validation_fraction", lambda f: f is None or 0.0 <= f < 1.0, message="--validation_fraction must be in [0, 1)."
 )
 flags.register_validator("test_size", lambda f: 0.0 < f < 1.0, message="--test_size must be in (0, 1).")
 flags.register_validator(

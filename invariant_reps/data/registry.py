@@ -89,7 +89,8 @@ class DatasetSpec:
         """
         resolved = hp.resolve(f"dataset {self.name!r}", self.hyperparameters, dict(params or {}))
         accepted = self.accepted_options()
-        data = self.builder(**resolved, **{k: v for k, v in options.items() if k in accepted})
+        # An option left unset (None) lets the builder's own default apply.
+        data = self.builder(**resolved, **{k: v for k, v in options.items() if k in accepted and v is not None})
         self._check(data)
         return data
 

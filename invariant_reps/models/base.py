@@ -349,6 +349,19 @@ class InvariantModel(keras.Model):
             kwargs.setdefault("shuffle", False)  # Keras cannot shuffle a Dataset; it would only warn.
         return super().fit(x, y, validation_data=validation_data, **kwargs)
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras builds from the first distributed batch after `strategy.reduce("MEAN", batch)`,
+        # which MultiWorkerMirroredStrategy cannot do for a dict batch (our packed inputs).
+        # Only the batch's structure and shapes matter: take one replica's local values.
+        if iterator is not None and self._distribute_strategy is not None:
+            for _, _, it in iterator:
+                local = self.distribute_strategy.experimental_local_results
+                data_batch = tf.nest.map_structure(
+                    lambda v: local(v)[0] if isinstance(v, tf.distribute.DistributedValues) else v, next(it)
+                )
+                break
+        return super()._maybe_symbolic_build(iterator=None, data_batch=data_batch)
+
     def _has_terms(self, s):
         return s is not None or not self.requires_sensitive
 
@@ -473,7 +486,7 @@ class InvariantModel(keras.Model):
         z_stopped, logits_stopped = ops.stop_gradient(z), ops.stop_gradient(logits)
         for name in self._auxiliary_names:
             self._auxiliary_update(name, batch, z_stopped, logits_stopped)
-        return self.compute_metrics(x_packed, y, logits, sample_weight=sample_weight)
+        return self._for_reduction(self.compute_metrics(x_packed, y, logits, sample_weight=sample_weight))
 
     def test_step(self, data):
         x_packed, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
@@ -487,11 +500,22 @@ class InvariantModel(keras.Model):
             skipped = set(self._term_names)
             for name in self._auxiliary_names:
                 skipped |= set(self._auxiliary_specs[name]["trackers"])
-            return {key: value for key, value in logs.items() if key not in skipped}
+            return self._for_reduction({key: value for key, value in logs.items() if key not in skipped})
         for name in self._auxiliary_names:
             loss, metrics = self.auxiliary_loss(name, batch, z, logits, training=False)
             self._track_auxiliary(name, batch, loss, metrics)
-        return self.compute_metrics(x_packed, y, logits, sample_weight=sample_weight)
+        return self._for_reduction(self.compute_metrics(x_packed, y, logits, sample_weight=sample_weight))
+
+    def _for_reduction(self, logs):
+        """Logs shaped for Keras's cross-replica reduction.
+
+        Under MultiWorkerMirroredStrategy Keras 3 reduces each logged value with
+        `strategy.reduce("MEAN", value, axis=0)`, which fails on scalars
+        (tensorflow/tensorflow#72388); a length-1 vector reduces to the same scalar.
+        """
+        if isinstance(self.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            return {key: ops.reshape(value, (1,)) for key, value in logs.items()}
+        return logs
 
     @property
     def metrics(self):

@@ -27,3 +27,5 @@ __all__ = [
     "simple_conv",
     "split_model",
 ]
+from invariant_reps.networks.dense_bn import dense_bn  # noqa: E402,F401  (registers "dense_bn")
+from invariant_reps.networks.ib_mlp import ib_mlp  # noqa: E402,F401  (registers "ib_mlp")

@@ -140,3 +140,15 @@ def _tiny():
     z = keras.layers.Dense(3)(inputs)
     z_in = keras.Input((3,))
     return keras.Model(inputs, z), keras.Model(z_in, keras.layers.Dense(2)(z_in))
+
+
+def test_early_stopping_stops_and_a_rerun_does_not_train_again(tmp_path):
+    args = [*TOY, "--epochs=10", "--learning_rate=0", "--early_stopping_patience=2", f"--logdir={tmp_path}"]
+    first = _train(args)
+    assert first.returncode == 0, first.stderr[-2000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    # With a zero learning rate val_accuracy never improves on epoch 1: stop after 2 more epochs.
+    assert results["history"]["epoch"] == [1, 2, 3] and results["stopped_epoch"] == 3
+    again = _train([*args[:-1], "--epochs=12", f"--logdir={tmp_path}"])
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert json.loads((tmp_path / "results.json").read_text())["history"]["epoch"] == [1, 2, 3]

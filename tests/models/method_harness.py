@@ -20,6 +20,15 @@ FAST_PARAMS = {
     "ctc": {"projection_dim": 4, "num_negatives": 8, "stage_two_epoch": 1},
     "irene": {"privacy_steps": 2},
     "disco": {"background_only": True, "block_size": 8},
+    # DisenIB: tiny Est/Rec, a seed step of 2 batches, the estimator term and the GAN term on from step 1.
+    "disenib": {"num_samples": 2, "estimator_units": 8, "reconstructor_units": 8, "main_iterations": 2,
+                "estimator_iterations": 1, "estimator_start_step": 1},
+    "disenib_conv": {"num_samples": 2, "estimator_units": 8, "main_iterations": 2, "estimator_start_step": 1,
+                     "gan_start_step": 1},
+    # VIB/NIB sample the code at inference by default (the seed's), so two evaluations of the same data
+    # differ; the harness compares evaluations, so it takes the mean at inference. Training still samples.
+    "vib": {"sample_at_inference": False},
+    "nib": {"sample_at_inference": False},
 }
 
 NUM_EXAMPLES = 48
@@ -121,3 +130,13 @@ def assert_same_state(actual, expected, atol=0.0):
     assert [np.shape(a) for _, a in actual] == [np.shape(b) for _, b in expected]
     for (label, a), (_, b) in zip(actual, expected):
         np.testing.assert_allclose(a, b, rtol=0, atol=atol, err_msg=label)
+
+# MI critic / adversary methods: 2 auxiliary steps of a width-8 network; the adversary's classifier-only
+# pretraining covers epoch 0, so both phases run. The critics use the JS bound here: the DV bound is blind to
+# a constant shift of T, so Adam random-walks the critic's output offset on rounding noise, and one device and
+# two replicas (whose gradients round differently) then differ in that offset by ~1e-4.
+FAST_PARAMS.update({
+    "mi_penalty": {"critic_steps": 2, "critic_width": 8, "bound": "jsd"},
+    "kl_update": {"critic_steps": 2, "critic_width": 8, "bound": "jsd"},
+    "adversarial": {"adversary_steps": 2, "adversary_width": 8, "pretrain_epochs": 1},
+})

@@ -1,6 +1,7 @@
-"""Tests of invariant_reps/models/ctc.py: the InfoNCE math, banks, schedule, saving."""
+"""Tests of invariant_reps/models/ctc.py (schedule, data checks, saving) and the single_bank variant.
 
-import math
+The seed variant: test_ctc_seed.py; the math: test_ctc_memory.py.
+"""
 
 import keras
 import numpy as np
@@ -9,8 +10,7 @@ import pytest
 from invariant_reps.data.pipeline import make_array_dataset
 from invariant_reps.models.ctc import CTC
 from invariant_reps.models.ctc import CTCSchedule
-from invariant_reps.models.ctc import memory_bank_nce
-from invariant_reps.models.ctc import momentum_update
+from invariant_reps.models.ctc_memory import momentum_update
 from invariant_reps.networks import build_network
 
 NUM_FEATURES = 6
@@ -27,7 +27,7 @@ def _data(num_examples=24, seed=0):
 def _model(num_examples=24, **kwargs):
     keras.utils.set_random_seed(0)
     network = build_network("mlp", (NUM_FEATURES,), NUM_CLASSES, hidden_units=(8,))
-    options = dict(projection_dim=4, num_negatives=None, stage_two_epoch=1, seed=3)
+    options = dict(projection_dim=4, num_negatives=None, stage_two_epoch=1, seed=3, variant="single_bank")
     options.update(kwargs)
     return CTC(network.encoder, network.head, num_examples=num_examples, **options)
 
@@ -39,78 +39,42 @@ def _indexed(x, y, batch_size=8, num_epochs=1):
     )
 
 
-def test_memory_bank_nce_matches_hand_computation():
-    # Bank m0 = (1, 0), m1 = (0, 1), m2 = (-1, 0); query i's positive is m_i,
-    # negatives are the two other rows, temperature 1:
-    #   v0 = (1, 0):     logits (pos 1 | 0, -1)   -> log(e + 1 + e^-1) - 1 = 0.407606
-    #   v1 = (0, 1):     logits (pos 1 | 0, 0)    -> log(e + 2) - 1        = 0.551445
-    #   v2 = (0.6, 0.8): logits (pos -0.6 | 0.6, 0.8)
-    #                    -> log(e^-0.6 + e^0.6 + e^0.8) + 0.6 = 1.525289 + 0.6 = 2.125289
-    #   mean = (0.407606 + 0.551445 + 2.125289) / 3 = 1.028113
-    bank = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]], "float32")
-    queries = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]], "float32")
-    loss = memory_bank_nce(queries, bank, [0, 1, 2], [0, 1, 2], temperature=1.0)
-    assert float(loss) == pytest.approx(1.028113, abs=1e-5)
-    # Temperature 0.5 doubles every logit; row 0 alone: log(1 + e^-2 + e^-4).
-    loss = memory_bank_nce(queries[:1], bank, [0], [0, 1, 2], temperature=0.5)
-    assert float(loss) == pytest.approx(math.log(1 + math.exp(-2) + math.exp(-4)), abs=1e-5)
-
-
-def test_memory_bank_nce_excludes_the_positive_from_sampled_negatives():
-    bank = np.array([[1.0, 0.0], [0.0, 1.0]], "float32")
-    # Both sampled negatives are the positive itself: nothing to contrast.
-    loss = memory_bank_nce(bank[:1], bank, [0], [0, 0], temperature=1.0)
-    assert float(loss) == pytest.approx(0.0, abs=1e-6)
-    # A negative drawn twice counts twice: log(e + 2) - 1.
-    loss = memory_bank_nce(bank[:1], bank, [0], [1, 1], temperature=1.0)
-    assert float(loss) == pytest.approx(math.log(math.e + 2) - 1, abs=1e-5)
-
-
-def test_momentum_update_math():
-    rows = np.array([[1.0, 0.0]], "float32")
-    values = np.array([[0.0, 2.0]], "float32")
-    # normalize(0.5 * (1, 0) + 0.5 * (0, 2)) = (0.5, 1) / sqrt(1.25).
-    expected = np.array([[0.5, 1.0]]) / math.sqrt(1.25)
-    np.testing.assert_allclose(momentum_update(rows, values, 0.5), expected, atol=1e-6)
-    np.testing.assert_allclose(momentum_update(rows, values, 1.0), rows, atol=1e-6)
-    np.testing.assert_allclose(momentum_update(rows, values, 0.0), [[0.0, 1.0]], atol=1e-6)
-
-
-def test_fit_updates_only_the_visited_rows_with_the_right_momentum():
+def test_single_bank_fit_updates_only_the_visited_rows_with_the_right_momentum():
     x, y = _data(16)
     # A bank of 20 rows trained on examples 0..15; learning rate 0 keeps the
     # projections fixed, so the expected rows are exact.
     model = _model(num_examples=20, instance_momentum=0.5, stage_two_epoch=5)
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0))
-    instance_before = model.instance_bank.numpy().copy()
-    temporal_before = model.temporal_bank.numpy().copy()
+    instance_before = model.contrast.instance_bank.numpy().copy()
+    temporal_before = model.contrast.temporal_bank.numpy().copy()
     batches = _indexed(x, y)
     model.fit(batches.dataset, epochs=1, steps_per_epoch=batches.steps_per_epoch, verbose=0)
 
     z = model.encoder(x)
-    instance_v = keras.ops.normalize(model.instance_projection(z), axis=-1).numpy()
-    temporal_v = keras.ops.normalize(model.temporal_projection(z), axis=-1).numpy()
+    instance_v = keras.ops.normalize(model.contrast.instance_projection(z), axis=-1).numpy()
+    temporal_v = keras.ops.normalize(model.contrast.temporal_projection(z), axis=-1).numpy()
     expected_instance = momentum_update(instance_before[:16], instance_v, 0.5).numpy()
-    np.testing.assert_allclose(model.instance_bank.numpy()[:16], expected_instance, atol=1e-5)
+    np.testing.assert_allclose(model.contrast.instance_bank.numpy()[:16], expected_instance, atol=1e-5)
     # Stage one with update_memory_bank: the temporal bank is overwritten.
-    np.testing.assert_allclose(model.temporal_bank.numpy()[:16], temporal_v, atol=1e-5)
-    np.testing.assert_array_equal(model.instance_bank.numpy()[16:], instance_before[16:])
-    np.testing.assert_array_equal(model.temporal_bank.numpy()[16:], temporal_before[16:])
+    np.testing.assert_allclose(model.contrast.temporal_bank.numpy()[:16], temporal_v, atol=1e-5)
+    np.testing.assert_array_equal(model.contrast.instance_bank.numpy()[16:], instance_before[16:])
+    np.testing.assert_array_equal(model.contrast.temporal_bank.numpy()[16:], temporal_before[16:])
 
 
-def test_without_update_memory_bank_the_temporal_bank_waits_for_stage_two():
+def test_single_bank_without_update_memory_bank_the_temporal_bank_waits_for_stage_two():
     x, y = _data(16)
     model = _model(num_examples=16, update_memory_bank=False, stage_two_epoch=5)
     model.compile(optimizer="sgd")
-    before = model.temporal_bank.numpy().copy()
+    before = model.contrast.temporal_bank.numpy().copy()
     batches = _indexed(x, y)
     model.fit(batches.dataset, epochs=1, steps_per_epoch=batches.steps_per_epoch, verbose=0)
-    np.testing.assert_array_equal(model.temporal_bank.numpy(), before)
+    np.testing.assert_array_equal(model.contrast.temporal_bank.numpy(), before)
 
 
-def test_two_stage_schedule_switches_terms_at_stage_two_epoch():
+@pytest.mark.parametrize("variant", ["single_bank", "seed"])
+def test_two_stage_schedule_switches_terms_at_stage_two_epoch(variant):
     x, y = _data()
-    model = _model(stage_two_epoch=1, num_negatives=5)
+    model = _model(stage_two_epoch=1, num_negatives=5, variant=variant)
     model.compile(optimizer="sgd")
     batches = _indexed(x, y, num_epochs=2)
     history = model.fit(
@@ -122,9 +86,10 @@ def test_two_stage_schedule_switches_terms_at_stage_two_epoch():
     assert np.all(np.isfinite(history["loss"]))
 
 
-def test_fit_resumed_at_initial_epoch_starts_in_the_right_stage():
+@pytest.mark.parametrize("variant", ["single_bank", "seed"])
+def test_fit_resumed_at_initial_epoch_starts_in_the_right_stage(variant):
     x, y = _data()
-    model = _model(stage_two_epoch=2)
+    model = _model(stage_two_epoch=2, num_negatives=5, variant=variant)
     model.compile(optimizer="sgd")
     batches = _indexed(x, y)
     history = model.fit(
@@ -133,9 +98,11 @@ def test_fit_resumed_at_initial_epoch_starts_in_the_right_stage():
         callbacks=[CTCSchedule()],
     ).history
     assert history["instance_loss"] == [0.0] and history["temporal_loss"][0] > 0
+    if variant == "seed":  # The user's CTCSchedule also took the snapshot at the first stage-two epoch.
+        assert int(model.contrast.snapshot_taken.numpy()) == 1
 
 
-def test_weight_decay_uses_the_coefficient_in_stage_one_only():
+def test_single_bank_weight_decay_uses_the_coefficient_in_stage_one_only():
     model = _model(weight_decay=0.01, weight_decay_coef=2.0, stage_two_epoch=3)
     model.build((None, NUM_FEATURES))
     variables = model.trainable_variables
@@ -152,7 +119,7 @@ def test_weight_decay_uses_the_coefficient_in_stage_one_only():
     assert stage_two == pytest.approx(0.5 * 0.01 * squared_norm, rel=1e-5)
 
 
-def test_keras_round_trip_keeps_config_banks_and_epoch(tmp_path):
+def test_single_bank_keras_round_trip_keeps_config_banks_and_epoch(tmp_path):
     x, y = _data()
     model = _model(alpha=0.5, beta=1.0, instance_temperature=0.2, num_negatives=7)
     model.compile(optimizer="sgd")
@@ -164,25 +131,27 @@ def test_keras_round_trip_keeps_config_banks_and_epoch(tmp_path):
     assert isinstance(restored, CTC)
     own_config = {k: v for k, v in model.get_config().items() if k not in ("encoder", "head")}
     assert {k: restored.get_config()[k] for k in own_config} == own_config
-    np.testing.assert_array_equal(restored.instance_bank.numpy(), model.instance_bank.numpy())
-    np.testing.assert_array_equal(restored.temporal_bank.numpy(), model.temporal_bank.numpy())
+    np.testing.assert_array_equal(restored.contrast.instance_bank.numpy(), model.contrast.instance_bank.numpy())
+    np.testing.assert_array_equal(restored.contrast.temporal_bank.numpy(), model.contrast.temporal_bank.numpy())
     assert int(restored.epoch.numpy()) == 1
     np.testing.assert_allclose(restored.predict(x, verbose=0), model.predict(x, verbose=0))
     np.testing.assert_allclose(restored.encoder(x), model.encoder(x), atol=1e-6)
 
 
-def test_evaluate_needs_no_index_and_reports_zero_terms():
+@pytest.mark.parametrize("variant", ["single_bank", "seed"])
+def test_evaluate_needs_no_index_and_reports_zero_terms(variant):
     x, y = _data()
-    model = _model()
+    model = _model(variant=variant, num_negatives=5)
     model.compile(optimizer="sgd")
     logs = model.evaluate(x, y, verbose=0, return_dict=True)
     assert logs["instance_loss"] == 0 and logs["temporal_loss"] == 0
     assert logs["loss"] == pytest.approx(logs["task_loss"])
 
 
-def test_missing_index_is_a_clear_error():
+@pytest.mark.parametrize("variant", ["single_bank", "seed"])
+def test_missing_index_is_a_clear_error(variant):
     x, y = _data()
-    model = _model()
+    model = _model(variant=variant, num_negatives=5)
     model.compile(optimizer="sgd")
     with pytest.raises(ValueError, match="include_index=True"):
         model.fit({"inputs": x}, y, epochs=1, verbose=0)
@@ -208,6 +177,7 @@ def test_out_of_range_index_is_rejected():
         ({"num_negatives": 0}, "num_negatives"),
         ({"stage_two_epoch": -1}, "stage_two_epoch"),
         ({"alpha": -0.1}, "instance_loss"),
+        ({"variant": "two_banks"}, r"`variant` must be one of \('seed', 'single_bank'\)"),
     ],
 )
 def test_bad_arguments_are_rejected(kwargs, message):

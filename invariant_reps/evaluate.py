@@ -1,0 +1,9 @@
+"""`python -m invariant_reps.evaluate --run_dir=RUN`: see `invariant_reps.cli.evaluate`.
+
+`evaluate_run(run_dir, ...) -> dict` is the same evaluation from Python.
+"""
+
+from invariant_reps.cli.evaluate import evaluate_run, format_evaluation_table, run  # noqa: F401
+
+if __name__ == "__main__":
+    run()
