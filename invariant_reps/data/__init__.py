@@ -58,3 +58,6 @@ from invariant_reps.data.nuisance_toys import make_pivot_toy
 from invariant_reps.data.nuisance_toys import make_seed_toy
 from invariant_reps.data.nuisance_toys import make_toy_dataset
 from invariant_reps.data.nuisance_toys import toy_batch
+from invariant_reps.data import decorrelation_datasets  # noqa: E402,F401  (registers "hep", "seed_toy", "pivot_toy")
+from invariant_reps.data import mnist_classification  # noqa: E402,F401  (registers "mnist")
+from invariant_reps.data import shapes  # noqa: E402,F401  (registers "shapes", the dSprites subset of DisenIB)

@@ -21,14 +21,12 @@ from invariant_reps.models.end import (
 )
 from invariant_reps.models.irene import IRENE, ROUTINGS, plugin_mutual_information
 from invariant_reps.models.vanilla import Vanilla
-from invariant_reps.models.disco import DisCo, disco_term  # noqa: E402,F401  (registers "disco")
-from invariant_reps.models import mi_penalty  # noqa: F401,E402  (registers "mi_penalty", "kl_update")
-from invariant_reps.models.mi_penalty import KLUpdate, MIPenalty  # noqa: E402
-from invariant_reps.models.disenib import DisenIB  # noqa: E402,F401  (registers "disenib")
-from invariant_reps.models.disenib_conv import DisenIBConv  # noqa: E402,F401  (registers "disenib_conv" + networks)
-from invariant_reps.models.vib import VIB  # noqa: E402,F401  (registers "vib")
-from invariant_reps.models.nib import NIB  # noqa: E402,F401  (registers "nib")
-from invariant_reps.models import adversarial  # noqa: F401,E402  (registers "adversarial")
-from invariant_reps.models.adversarial import Adversarial  # noqa: E402
-from invariant_reps.models.adversary_networks import AdversarialSchedule  # noqa: E402
-from invariant_reps.models.critic_data import attach_held_out  # noqa: E402
+from invariant_reps.models.disco import DisCo, disco_term
+from invariant_reps.models.mi_penalty import KLUpdate, MIPenalty
+from invariant_reps.models.adversarial import Adversarial
+from invariant_reps.models.adversary_networks import AdversarialSchedule
+from invariant_reps.models.critic_data import attach_held_out
+from invariant_reps.models.vib import VIB
+from invariant_reps.models.nib import NIB
+from invariant_reps.models.disenib import DisenIB
+from invariant_reps.models.disenib_conv import DisenIBConv
