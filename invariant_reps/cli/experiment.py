@@ -19,6 +19,7 @@ import tensorflow as tf
 from invariant_reps import callbacks as ir_callbacks
 from invariant_reps import hyperparameters, models, networks
 from invariant_reps.cli import run_evaluation
+from invariant_reps.cli.compile_options import compile_options, dtype_policy
 from invariant_reps.data import registry as data_registry
 
 RESULTS_FILE = "results.json"
@@ -160,8 +161,15 @@ def _restore_or_build(config, data, strategy, checkpoint_dir):
                 f"No checkpoint in {checkpoint_dir} is readable. Move them away to start afresh, or use another "
                 "--logdir."
             )
-        model = build_model(config, data)
-        model.compile(optimizer=_optimizer(config))
+        # The policy is read when the layers are created: only the model is built under it (the
+        # leakage probe fitted later stays float32; a checkpoint carries its layers' policies).
+        previous = keras.mixed_precision.global_policy()
+        keras.mixed_precision.set_global_policy(dtype_policy(config))
+        try:
+            model = build_model(config, data)
+        finally:
+            keras.mixed_precision.set_global_policy(previous)
+        model.compile(optimizer=_optimizer(config), **compile_options(config))
         return model, 0
 
 
@@ -242,6 +250,10 @@ def run_experiment(config, callbacks=()):
     method = models.get_method(config["method"])
     dataset = data_registry.get_dataset(config["dataset"])
     method_values, dataset_values = method_params(config), dataset_params(config)  # Fails fast on bad values.
+    try:
+        compile_options(config), dtype_policy(config)  # Likewise.
+    except ValueError as error:
+        raise ExperimentError(str(error)) from None
     checkpoint_dir = os.path.join(logdir, "checkpoints")
     for directory in (logdir, checkpoint_dir, os.path.join(logdir, TENSORBOARD_DIR)):
         check_writable(directory)

@@ -29,6 +29,8 @@ OPTIMIZERS = ("adam", "sgd")
 LR_SCHEDULES = ("constant", "step", "multistep", "cosine", "two_stage_cosine")
 STRATEGIES = ("default", "mirrored", "multi_worker")
 PROBES = ("linear", "mlp", "none")
+JIT_COMPILE = ("auto", "true", "false")
+MIXED_PRECISION = ("none", "mixed_float16", "mixed_bfloat16")
 
 FLAGS = flags.FLAGS
 
@@ -119,6 +121,24 @@ _define(
 )
 _define(flags.DEFINE_integer, "keep_checkpoints", 0, "Keep only the newest N epoch checkpoints (0: keep all).", lower_bound=0)
 _define(flags.DEFINE_enum, "strategy", "default", STRATEGIES, "tf.distribute strategy.")
+_define(
+    flags.DEFINE_enum, "jit_compile", "auto", JIT_COMPILE,
+    "XLA-compile the training step (keras.Model.compile(jit_compile=...)): auto (Keras's choice: on with an "
+    "accelerator, off on a CPU-only machine, under a tf.distribute strategy or under --deterministic), true "
+    "(needs --nodeterministic) or false.",
+)
+_define(
+    flags.DEFINE_enum, "mixed_precision", "none", MIXED_PRECISION,
+    "Keras mixed-precision policy of the encoder and head: none (float32), mixed_float16 (GPUs; dynamic loss "
+    "scaling) or mixed_bfloat16 (CPUs with AVX512-BF16/AMX, TPUs, recent GPUs). Loss terms, critics, "
+    "adversaries, estimators and the leakage probe stay in float32.",
+)
+_define(
+    flags.DEFINE_integer, "steps_per_execution", 1,
+    "Training steps run per tf.function call (keras.Model.compile(steps_per_execution=...)); > 1 removes the "
+    "per-step Python overhead of small steps. Batch-level callbacks then run once per call.",
+    lower_bound=1,
+)
 _define(flags.DEFINE_enum, "leakage_probe", "linear", PROBES, "Probe fitted on frozen z to measure leakage of s.")
 _define(flags.DEFINE_bool, "eval_every_epoch", True, "Evaluate the test sets after every epoch (for best-epoch selection).")
 _define(flags.DEFINE_string, "tensorboard_layout", None, "Custom-scalar layout JSON (default: the package's).")

@@ -25,10 +25,10 @@ Builders receive their hyperparameters plus whichever of the common options
 """
 
 import dataclasses
-import difflib
 import inspect
 
 from invariant_reps import hyperparameters as hp
+from invariant_reps import registries
 from invariant_reps.kinds import SENSITIVE_KINDS, TASKS
 
 #: Options every dataset may take from the command line, when its builder names them.
@@ -163,8 +163,7 @@ def register_dataset(
     Returns:
         The decorator; it returns the builder unchanged.
     """
-    if not isinstance(name, str) or not name.isidentifier() or name != name.lower():
-        raise ValueError(f"A dataset name must be a lower-case identifier; received {name!r}.")
+    registries.check_name(name, "dataset")
     owner = f"dataset {name!r}"
     if task not in TASKS:
         raise ValueError(f"{owner}: `task` must be one of {TASKS}; received {task!r}.")
@@ -201,11 +200,7 @@ def register_dataset(
 
 def get_dataset(name):
     """Returns the `DatasetSpec` registered as `name`; the error lists the known ones."""
-    if name not in _DATASETS:
-        close = difflib.get_close_matches(str(name), list(_DATASETS), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"Unknown dataset {name!r}.{hint} Registered datasets: {', '.join(available_datasets())}.")
-    return _DATASETS[name]
+    return registries.lookup(_DATASETS, name, "dataset")
 
 
 def available_datasets():

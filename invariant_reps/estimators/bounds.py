@@ -159,7 +159,8 @@ def smile_bound(joint_scores, marginal_scores, clip=5.0):
     Args:
         joint_scores: critic scores of joint pairs, any shape.
         marginal_scores: critic scores of marginal pairs, any shape.
-        clip: `tau > 0`, the clipping threshold; SE20 use 1, 5 and inf.
+        clip: `tau > 0`, the clipping threshold (SE20 use 1, 5 and inf), or
+            `"adaptive"` for `adaptive_clip(joint_scores)`.
 
     Returns:
         Scalar tensor: value in nats of SMILE, gradient of `js_bound`.
@@ -168,13 +169,47 @@ def smile_bound(joint_scores, marginal_scores, clip=5.0):
         >>> float(smile_bound([3.0], [9.0, -9.0], clip=1.0))  # 3 - log cosh 1
         2.566...
     """
-    if not clip > 0:
-        raise ValueError(f"`clip` must be > 0 (SMILE's tau), got clip={clip!r}.")
     joint_scores, marginal_scores = _as_score_pair(joint_scores, marginal_scores)
+    if isinstance(clip, str):
+        if clip != "adaptive":
+            raise ValueError(f"`clip` must be > 0 or 'adaptive', got clip={clip!r}.")
+        clip = adaptive_clip(joint_scores)
+    elif not clip > 0:
+        raise ValueError(f"`clip` must be > 0 (SMILE's tau) or 'adaptive', got clip={clip!r}.")
     clipped = tf.clip_by_value(marginal_scores, -clip, clip)
     smile_value = tf.reduce_mean(joint_scores) - log_mean_exp(clipped)
     surrogate = js_bound(joint_scores, marginal_scores)
     return surrogate + tf.stop_gradient(smile_value - surrogate)
+
+
+def adaptive_clip(joint_scores, floor=5.0, quantile=0.9):
+    """SMILE's `tau` from the batch: `max(floor, q-quantile of the joint scores)`.
+
+    With a fixed `tau` below the MI, the clipped partition term misses the
+    marginal pairs that score like joint pairs, and SMILE overestimates by
+    about `-log P_p(f <= tau)` (+19% at 8 nats with `tau = 5`). Setting
+    `tau` at a high quantile `q` of the joint scores bounds that bias by
+    about `-log q` (0.1 nats at `q = 0.9`) whatever the MI, while the
+    marginal pairs scored above most joint pairs, the outliers that make the
+    DV bound's variance explode, stay clipped.
+
+    Args:
+        joint_scores: critic scores of joint pairs, any shape.
+        floor: the smallest `tau`, SE20's 5.
+        quantile: `q` in (0, 1].
+
+    Returns:
+        Scalar tensor, `tau` (no gradient flows through it).
+
+    Example:
+        >>> float(adaptive_clip([1.0, 7.5, 6.0, 3.0], quantile=0.75))  # 3rd of 4 sorted
+        6.0
+    """
+    joint_scores = tf.reshape(tf.convert_to_tensor(joint_scores), [-1])
+    count = tf.shape(joint_scores)[0]
+    index = tf.cast(tf.math.floor(quantile * tf.cast(count - 1, tf.float32)), tf.int32)
+    value = tf.gather(tf.sort(joint_scores), index)
+    return tf.stop_gradient(tf.maximum(tf.cast(floor, joint_scores.dtype), value))
 
 
 def log_mean_exp(values):

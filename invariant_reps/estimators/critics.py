@@ -62,18 +62,10 @@ class Critic(keras.Model):
         return keras.Sequential(layers, name=name)
 
     def _initializer(self, offset):
-        if self.seed is None:
-            return "glorot_uniform"
-        return keras.initializers.GlorotUniform(seed=self.seed + offset)
+        return seeded_glorot(self.seed, offset)
 
     def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "hidden_units": list(self.hidden_units),
-            "activation": self.activation,
-            "seed": self.seed,
-        }
+        return mlp_config(self)
 
 
 @keras.saving.register_keras_serializable(package="invariant_reps")
@@ -206,6 +198,29 @@ def get_critic(identifier, **kwargs):
             "or a `Critic` instance."
         )
     return CRITICS[identifier](**kwargs)
+
+
+def mlp_config(model):
+    """The config keys shared by MLP-based estimator networks (critics, conditionals)."""
+    return {
+        "name": model.name,
+        "trainable": model.trainable,
+        "hidden_units": list(model.hidden_units),
+        "activation": model.activation,
+        "seed": model.seed,
+    }
+
+
+def seeded_glorot(seed, offset):
+    """Glorot-uniform kernels seeded `seed + offset`, or unseeded when `seed` is None.
+
+    Example:
+        >>> seeded_glorot(None, 3), seeded_glorot(7, 3).seed
+        ('glorot_uniform', 10)
+    """
+    if seed is None:
+        return "glorot_uniform"
+    return keras.initializers.GlorotUniform(seed=seed + offset)
 
 
 def _validate_hidden_units(hidden_units):

@@ -4,37 +4,22 @@ import dataclasses
 import math
 import warnings
 
-import numpy as np
-import tensorflow as tf
 
+from invariant_reps.estimators import auto
+from invariant_reps.estimators import crosscheck
 from invariant_reps.estimators import diagnostics
-from invariant_reps.estimators import nonparametric
+from invariant_reps.estimators import methods as _methods
+from invariant_reps.estimators import uncertainty
 from invariant_reps.estimators._samples import as_sample_pair
-from invariant_reps.estimators.critics import get_critic
-from invariant_reps.estimators.plateau import PlateauDetector
-from invariant_reps.estimators.trainer import NEURAL_METHODS
-from invariant_reps.estimators.trainer import CriticTrainer
+from invariant_reps.estimators.methods import METHODS
+from invariant_reps.estimators.methods import NONPARAMETRIC_METHODS  # noqa: F401
+from invariant_reps.estimators.methods import UPPER_BOUND_METHODS
+from invariant_reps.estimators.neural import TrainingCurve
+from invariant_reps.estimators.preprocessing import PREPROCESSING
+from invariant_reps.estimators.preprocessing import transform_marginal
 
-NONPARAMETRIC_METHODS = ("ksg", "binned", "gaussian")
-METHODS = NEURAL_METHODS + NONPARAMETRIC_METHODS
-
-# Held-out batches evaluated at each check; caps the cost on large data.
-_MAX_HELDOUT_BATCHES = 64
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainingCurve:
-    """Estimates in nats at each evaluation step of a neural estimator.
-
-    Attributes:
-        steps: training steps at which the curve was evaluated.
-        train_nats: mean training-batch bound since the previous evaluation.
-        heldout_nats: mean bound over the held-out batches.
-    """
-
-    steps: np.ndarray
-    train_nats: np.ndarray
-    heldout_nats: np.ndarray
+# Warnings that leave `converged` True: the peak was found and reported.
+_BENIGN = (diagnostics.OverfittingWarning,)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,20 +27,42 @@ class MIEstimate:
     """The result of `estimate_mi`.
 
     Attributes:
-        method: the estimator used.
-        mi_nats: the estimate in nats. Neural methods: the mean of the last
-            `smoothing_window` held-out evaluations (never training data).
+        method: the method asked for (`"auto"` included).
+        mi_nats: the estimate in nats. Neural methods: the best smoothed
+            held-out value (never training data), read with the critic
+            restored to `best_step`.
         std_nats: neural methods: the standard deviation of the bound over
-            the held-out batches at the last evaluation; NaN otherwise.
+            the held-out batches at the best step; NaN otherwise.
         num_samples: number of `(x, y)` pairs given.
         steps: training steps taken (0 for non-neural methods).
         batch_size: pairs per batch of a neural method, else None.
-        converged: True when the plateau test stopped training (always True
-            for non-neural methods).
-        stopped_early: True when training ended before `max_steps`
-            (plateau or divergence).
+        converged: True only when nothing casts doubt on the estimate: for
+            neural methods the held-out curve reached a plateau (a fall
+            after the peak counts, the peak being reported), and for every
+            method no warning fired about a negative, non-finite or
+            above-ceiling value, a disagreement with a cross-check, an
+            upper bound (CLUB, L1Out) far above every cross-check
+            (`LooseBoundWarning`), divergence, or data outside the
+            method's regime.
+        stopped_early: True when training ended before `max_steps`.
         curve: the `TrainingCurve` of a neural method, else None.
         warnings: the texts of the warnings raised for this estimate.
+        interval: `(low, high)` confidence interval in nats: from disjoint
+            folds for non-neural methods, from the held-out batches for
+            neural ones (sampling error only, not bias).
+        confidence: the interval's coverage.
+        null_nats: the permutation baseline: the estimate on shuffled pairs
+            (neural methods: the restored critic's bound on shuffled
+            held-out pairs). An interval that reaches it (or 0) means no
+            detectable information.
+        best_step: neural methods: the step of the reported critic.
+        preprocessing: the marginal transform applied first.
+        selected_method: the estimator that produced `mi_nats` (with
+            `method="auto"`, the one it chose, or `"gaussian_copula"` when
+            that lower bound overruled it).
+        reason: `method="auto"`: why it chose `selected_method`.
+        references: the cross-checks, `crosscheck.Reference` objects.
+        ceiling_nats: the known ceiling (`H` of a discrete variable), or None.
     """
 
     method: str
@@ -68,6 +75,15 @@ class MIEstimate:
     stopped_early: bool = False
     curve: TrainingCurve | None = None
     warnings: tuple = ()
+    interval: tuple = (math.nan, math.nan)
+    confidence: float = uncertainty.DEFAULT_CONFIDENCE
+    null_nats: float = math.nan
+    best_step: int | None = None
+    preprocessing: str = "none"
+    selected_method: str | None = None
+    reason: str = ""
+    references: tuple = ()
+    ceiling_nats: float | None = None
 
     @property
     def mi_bits(self):
@@ -78,6 +94,13 @@ class MIEstimate:
     def std_bits(self):
         """`std_nats` in bits."""
         return self.std_nats / math.log(2.0)
+
+    @property
+    def consistent_with_independence(self):
+        """Whether the interval reaches down to the permutation baseline or to 0."""
+        floor = max(0.0, self.null_nats) if math.isfinite(self.null_nats) else 0.0
+        low = self.interval[0] if math.isfinite(self.interval[0]) else self.mi_nats
+        return bool(low <= floor)
 
 
 def estimate_mi(
@@ -90,263 +113,230 @@ def estimate_mi(
     learning_rate=2e-4,
     max_steps=5000,
     validation_fraction=0.2,
-    eval_every=100,
+    eval_every=50,
     smoothing_window=5,
     patience=10,
     min_delta=0.01,
     clip=5.0,
     moving_average_rate=0.01,
-    k=3,
+    k=None,
     bins=16,
+    preprocessing=None,
+    cross_check=True,
+    confidence=uncertainty.DEFAULT_CONFIDENCE,
     seed=None,
     log_dir=None,
     callback=None,
 ):
     """Estimates `I(X; Y)` in nats from paired samples, with diagnostics.
 
-    Neural methods (`"mine"`, `"nwj"`, `"infonce"`, `"smile"`) split the
-    samples once into a training and a held-out part. The critic trains on
-    the training part only (`CriticTrainer`); every `eval_every` steps the
-    bound is averaged over fixed held-out batches of `batch_size` pairs, and
-    that held-out curve both decides when to stop and gives the reported
-    number. Training stops at the first of:
+    Methods (`METHODS`):
 
-    - the plateau test (`PlateauDetector`): the `smoothing_window`-point
-      moving average of the held-out curve has not gained more than
-      `min_delta` nats for `patience` evaluations, i.e. the critic is as
-      well optimized as this learning rate gets it;
-    - a NaN or infinite bound (divergence);
-    - `max_steps`.
+    - `"auto"` picks one from the data (`auto.select_method`: kNN in low
+      dimension, a critic in high dimension, plug-in for discrete pairs),
+      on normal scores, and says which and why (`selected_method`,
+      `reason`).
+    - Neural lower bounds `"mine"`, `"nwj"`, `"infonce"`, `"smile"` and
+      upper bounds `"club"`, `"l1out"` split the samples once into a
+      training and a held-out part; the critic (a `GaussianConditional`
+      for the upper bounds) trains on the training part only. Every
+      `eval_every` steps the bound is averaged over fixed held-out batches;
+      training stops at the plateau of the smoothed held-out curve (or at
+      a NaN, or `max_steps`), the critic is restored to the best smoothed
+      value and that value is reported, with its step. Upper bounds stop
+      on the held-out likelihood of `q(y|x)`.
+    - `"ksg"`, `"lnc"`, `"mixed_ksg"` (one discrete variable), `"binned"`,
+      `"gaussian"` and `"gaussian_copula"` use all samples.
 
+    Every estimate gets a confidence interval, a permutation baseline and,
+    with `cross_check=True`, cheap second opinions (`crosscheck.references`).
     Warnings (`MIEstimationWarning` subclasses, also stored in the result)
-    flag InfoNCE within 10% of its `log(batch_size)` ceiling, divergence, a
-    held-out curve that fell well below its best, a large spread across
-    held-out batches, and training that hit `max_steps` still improving.
-
-    Non-neural methods (`"ksg"`, `"binned"`, `"gaussian"`) use all samples
-    and ignore the training arguments.
+    flag a negative, non-finite or above-ceiling value (`log N` for
+    InfoNCE, `H(Y)` for discrete `Y`), intervals that miss a cross-check,
+    heavy tails without `preprocessing="copula"`, an upper bound far above
+    every cross-check (it holds but overstates the MI), InfoNCE near its ceiling,
+    divergence, overfitting (the peak is reported), a large spread across
+    held-out batches, and training that ended before a plateau.
 
     Args:
         x: `[N, ...]` samples; trailing axes are flattened.
         y: `[N, ...]` samples paired with `x`.
         method: one of `METHODS`.
-        critic: `"separable"`, `"concat"` or a `Critic` (trained in place).
-            A concat critic runs its MLP on `batch_size^2` pairs per step,
-            about 50 times slower than a separable one at batch 128 on CPU.
-        batch_size: pairs per batch; also the `N` of every bound.
-        learning_rate: Adam step size for the critic. 2e-4 is the default because
-            it kept every estimator closest to the truth on the 20-D Gaussian
-            staircase (bench/mi_estimators.py; 5e-4 left MINE 30% low at 6 nats).
+        critic: `"separable"`, `"concat"`, `"gaussian_residual"`
+            (`GaussianResidualCritic`, the choice of `"auto"`) or a `Critic`
+            (trained in place).
+        batch_size: pairs per batch of a neural method; also the `N` of
+            every bound. `"auto"` lowers it so that 4 held-out batches fit.
+        learning_rate: Adam step size of the critic.
         max_steps: the most training steps.
         validation_fraction: share of the samples held out, in (0, 1).
         eval_every: training steps between held-out evaluations.
-        smoothing_window: points in the plateau test's moving average.
+        smoothing_window: evaluations in the held-out moving average.
         patience: evaluations without improvement before stopping.
         min_delta: improvement in nats that resets the patience.
         clip: SMILE's `tau`.
         moving_average_rate: MINE's `alpha`.
-        k: neighbours for `"ksg"`.
+        k: neighbours for the kNN methods; None uses 3 for `"ksg"` and
+            `"mixed_ksg"`, and the seed's 5 for `"lnc"` (which needs at least
+            `d_x + d_y + 1`).
         bins: binning for `"binned"` (see `binned_mi`).
-        seed: int seeding the split, the batches and the critic.
+        preprocessing: one of `PREPROCESSING`, or None for the method's
+            default: `"standardize"` for neural methods, `"copula"` for
+            `"auto"`, `"none"` otherwise. MI is unchanged by either.
+        cross_check: compute the references and compare with them.
+        confidence: coverage of the intervals, in (0, 1).
+        seed: int seeding the split, the batches, the critic, the folds and
+            the shuffles.
         log_dir: if given, the curve is written there as TensorBoard scalars
             `mi/<method>/train` and `mi/<method>/heldout`.
         callback: optional `callback(step, train_value, heldout_value)`,
-            called at each evaluation (a progress bar, early abort via an
-            exception, ...).
+            called at each evaluation.
 
     Returns:
         An `MIEstimate`.
 
     Example:
-        >>> x, y = correlated_gaussian(20000, dim=5, rho=0.8, seed=0)
-        >>> result = estimate_mi(x, y, method="smile", seed=0)
-        >>> result.mi_nats, result.converged  # true value 2.55 nats
-        (2.4..., True)
+        >>> x, y = correlated_gaussian(5000, dim=1, rho=0.8, seed=0)
+        >>> result = estimate_mi(x, np.sinh(y), method="auto", seed=0)
+        >>> result.selected_method, result.mi_nats, result.interval  # true 0.511
+        ('ksg', 0.51..., (0.47..., 0.55...))
     """
     if method not in METHODS:
         raise ValueError(f"Unknown method {method!r}; expected one of {METHODS}.")
-    if method in NONPARAMETRIC_METHODS:
-        return _estimate_nonparametric(x, y, method, k=k, bins=bins)
-    _validate_training_arguments(
-        batch_size, max_steps, validation_fraction, eval_every, learning_rate
-    )
-    x, y = as_sample_pair(x, y, min_samples=2, dtype=np.float32)
-    rng = np.random.default_rng(seed)
-    train_indices, heldout_batches = _split(x.shape[0], batch_size, validation_fraction, rng)
-    if isinstance(critic, str):
-        critic = get_critic(critic, seed=seed)
-    trainer = CriticTrainer(
-        critic,
-        method=method,
-        learning_rate=learning_rate,
-        clip=clip,
-        moving_average_rate=moving_average_rate,
-    )
-    detector = PlateauDetector(window=smoothing_window, patience=patience, min_delta=min_delta)
-    log = _CurveLog(method, log_dir, callback)
-    batches = _training_batches(train_indices, batch_size, rng)
-    recent_train, heldout_values, divergence, step = [], np.array([math.nan]), None, 0
-    try:
-        for step in range(1, max_steps + 1):
-            indices = next(batches)
-            recent_train.append(float(trainer.train_step(x[indices], y[indices])))
-            if not math.isfinite(recent_train[-1]):
-                divergence = diagnostics.divergence_message(step, recent_train[-1], "training")
-                break
-            if step % eval_every and step != max_steps:
-                continue
-            heldout_values = np.array(
-                [float(trainer.evaluate(x[batch], y[batch])) for batch in heldout_batches]
-            )
-            if not np.isfinite(heldout_values).all():
-                divergence = diagnostics.divergence_message(
-                    step, float(np.mean(heldout_values)), "held-out"
-                )
-                break
-            log.record(step, float(np.mean(recent_train)), float(np.mean(heldout_values)))
-            recent_train = []
-            if detector.update(log.heldout[-1]):
-                break
-    finally:
-        log.close()
-
-    curve = log.curve()
-    mi_nats = float(np.mean(log.heldout[-smoothing_window:])) if log.heldout else math.nan
-    std_nats = float(np.std(heldout_values)) if divergence is None else math.nan
-    messages = [(diagnostics.UnstableEstimateWarning, divergence)] if divergence else []
-    messages += _diagnose(method, mi_nats, std_nats, batch_size, detector, curve)
-    if step == max_steps and not detector.plateaued and divergence is None:
-        messages.append(
-            (diagnostics.NotConvergedWarning,
-             diagnostics.not_converged_message(max_steps, _recent_gain(curve, smoothing_window)))
+    if preprocessing is not None and preprocessing not in PREPROCESSING:
+        raise ValueError(
+            f"Unknown preprocessing {preprocessing!r}; expected one of {PREPROCESSING} or None."
         )
+    options = dict(
+        critic=critic, batch_size=batch_size, learning_rate=learning_rate, max_steps=max_steps,
+        validation_fraction=validation_fraction, eval_every=eval_every,
+        smoothing_window=smoothing_window, patience=patience, min_delta=min_delta, clip=clip,
+        moving_average_rate=moving_average_rate, k=k, bins=bins, confidence=confidence,
+        seed=seed, log_dir=log_dir, callback=callback,
+    )
+    if method in _methods.TRAINED_METHODS:
+        _methods.validate_training_arguments(
+            batch_size, max_steps, validation_fraction, eval_every, learning_rate
+        )
+    x, y = as_sample_pair(x, y, min_samples=2)
+    x_discrete, y_discrete = crosscheck.is_discrete(x), crosscheck.is_discrete(y)
+    selection = None
+    if method == "auto":
+        selection = auto.select_method(x, y, x_discrete, y_discrete)
+        run_method, how = selection.method, preprocessing or selection.preprocessing
+        options["batch_size"] = _auto_batch_size(x.shape[0], batch_size, validation_fraction)
+        if isinstance(critic, str) and critic == "separable":
+            options["critic"] = selection.critic
+        if clip == 5.0:
+            options["clip"] = selection.clip
+    else:
+        run_method, how = method, preprocessing or _default_preprocessing(method)
+    x_in, y_in = _prepare(x, y, how, x_discrete, y_discrete, selection)
+    run = _methods.run(run_method, x_in, y_in, x_discrete=x_discrete, y_discrete=y_discrete,
+                       **options)
+
+    known_ceiling = crosscheck.ceiling(x, y, x_discrete, y_discrete)
+    ceiling_name = "H of the discrete variable"
+    if run_method == "infonce" and run.batch_size:
+        infonce_ceiling = math.log(options["batch_size"])
+        if known_ceiling is None or infonce_ceiling < known_ceiling:
+            known_ceiling, ceiling_name = infonce_ceiling, "log(batch_size) for InfoNCE"
+    references = []
+    if cross_check:
+        # A reference identical to the estimate itself is no cross-check.
+        skip = {run_method, "ksg_copula" if (run_method, how) == ("ksg", "copula") else ""}
+        references = crosscheck.references(
+            x, y, x_discrete, y_discrete, skip=skip, confidence=confidence,
+            seed=0 if seed is None else seed,
+        )
+    mi_nats, interval, selected, reason = run.mi_nats, run.interval, run_method, ""
+    messages = list(run.messages)
+    messages += crosscheck.data_messages(run_method, x_in, y_in, how, x_discrete, y_discrete)
+    compared = references
+    if run_method == "gaussian":
+        # One message says it all: the data are not jointly normal.
+        messages += crosscheck.gaussian_normality_messages(mi_nats, interval, references)
+        compared = [r for r in references if r.method != "gaussian_copula"]
+    messages += crosscheck.check(run_method, mi_nats, interval, compared, known_ceiling,
+                                 ceiling_name, upper_bound=run_method in UPPER_BOUND_METHODS)
+    messages += crosscheck.non_gaussian_messages(run_method, mi_nats, x, y, references)
+    if selection is not None:
+        mi_nats, interval, selected, reason = _resolve_auto(
+            selection, run_method, mi_nats, interval, references
+        )
+    converged = run.converged and not any(
+        not issubclass(category, _BENIGN) for category, _ in messages
+    )
     for category, message in messages:
         warnings.warn(message, category, stacklevel=2)
     return MIEstimate(
-        method=method,
-        mi_nats=mi_nats,
-        std_nats=std_nats,
-        num_samples=x.shape[0],
-        steps=step,
-        batch_size=batch_size,
-        converged=detector.plateaued,
-        stopped_early=step < max_steps,
-        curve=curve,
-        warnings=tuple(message for _, message in messages),
+        method=method, mi_nats=mi_nats, std_nats=run.std_nats, num_samples=x.shape[0],
+        steps=run.steps, batch_size=run.batch_size, converged=converged,
+        stopped_early=run.stopped_early, curve=run.curve,
+        warnings=tuple(message for _, message in messages), interval=tuple(interval),
+        confidence=confidence, null_nats=run.null_nats, best_step=run.best_step,
+        preprocessing=how, selected_method=selected, reason=reason,
+        references=tuple(references), ceiling_nats=known_ceiling,
     )
 
 
-class _CurveLog:
-    """Collects the curve; forwards each point to TensorBoard and the callback."""
+def _resolve_auto(selection, run_method, mi_nats, interval, references):
+    """What `method="auto"` reports: its estimate, or a larger (near-)lower bound.
 
-    def __init__(self, method, log_dir, callback):
-        self.method = method
-        self.callback = callback
-        self.steps, self.train, self.heldout = [], [], []
-        self._writer = tf.summary.create_file_writer(log_dir) if log_dir is not None else None
-
-    def record(self, step, train_value, heldout_value):
-        self.steps.append(step)
-        self.train.append(train_value)
-        self.heldout.append(heldout_value)
-        if self._writer is not None:
-            with self._writer.as_default():
-                tf.summary.scalar(f"mi/{self.method}/train", train_value, step=step)
-                tf.summary.scalar(f"mi/{self.method}/heldout", heldout_value, step=step)
-        if self.callback is not None:
-            self.callback(step, train_value, heldout_value)
-
-    def close(self):
-        if self._writer is not None:
-            self._writer.close()
-
-    def curve(self):
-        return TrainingCurve(
-            steps=np.asarray(self.steps, dtype=np.int64),
-            train_nats=np.asarray(self.train, dtype=np.float64),
-            heldout_nats=np.asarray(self.heldout, dtype=np.float64),
+    Returns:
+        `(mi_nats, interval, selected_method, reason)`.
+    """
+    reason = selection.reason
+    overruling = _lower_bound_above(mi_nats, interval, references)
+    if overruling is not None:
+        reason += (
+            f" Its estimate fell below the {overruling.method} estimate ({overruling.note}) "
+            "by more than their intervals, so that estimate is reported instead."
         )
-
-
-def _estimate_nonparametric(x, y, method, k, bins):
-    if method == "ksg":
-        value = nonparametric.ksg_mi(x, y, k=k)
-    elif method == "binned":
-        value = nonparametric.binned_mi(x, y, bins=bins)
-    else:
-        value = nonparametric.gaussian_mi(x, y)
-    return MIEstimate(method=method, mi_nats=value, std_nats=math.nan, num_samples=len(x))
-
-
-def _diagnose(method, mi_nats, std_nats, batch_size, detector, curve):
-    """Returns `(category, message)` pairs for the finished curve."""
-    checks = []
-    if math.isfinite(mi_nats):
-        if method == "infonce":
-            checks.append(
-                (diagnostics.InfoNCECeilingWarning,
-                 diagnostics.infonce_ceiling_message(mi_nats, batch_size))
-            )
-        checks.append(
-            (diagnostics.UnstableEstimateWarning,
-             diagnostics.decline_message(mi_nats, detector.best))
+        return overruling.mi_nats, overruling.interval, overruling.method, reason
+    bounds_below = [r for r in references if r.lower_bound and math.isfinite(r.mi_nats)]
+    best_bound = max(bounds_below, key=lambda r: r.mi_nats, default=None)
+    if (run_method in _methods.TRAINED_METHODS and best_bound is not None
+            and best_bound.mi_nats > mi_nats):
+        # A trained critic's held-out bound is itself (nearly) a lower bound:
+        # report the best of the lower bounds.
+        reason += (
+            f" The {best_bound.method} estimate ({best_bound.note}) came out above the "
+            "critic's held-out bound, within their intervals; as both are (nearly) lower "
+            "bounds, the larger is reported."
         )
-    if math.isfinite(std_nats):
-        checks.append(
-            (diagnostics.UnstableEstimateWarning, diagnostics.variance_message(std_nats, mi_nats))
-        )
-    return [(category, message) for category, message in checks if message is not None]
+        return best_bound.mi_nats, best_bound.interval, best_bound.method, reason
+    return mi_nats, interval, run_method, reason
 
 
-def _recent_gain(curve, window):
-    """Rise of the held-out curve between its last two `window`-point means."""
-    heldout = curve.heldout_nats
-    if heldout.size < 2 * window:
-        return math.nan
-    return float(np.mean(heldout[-window:]) - np.mean(heldout[-2 * window : -window]))
+def _default_preprocessing(method):
+    if method in _methods.TRAINED_METHODS:
+        return "standardize"
+    return "none"
 
 
-def _split(num_samples, batch_size, validation_fraction, rng):
-    """Shuffles once; returns training indices and held-out index batches."""
-    order = rng.permutation(num_samples)
-    num_heldout = int(round(validation_fraction * num_samples))
-    num_train = num_samples - num_heldout
-    if num_heldout < batch_size or num_train < batch_size:
-        raise ValueError(
-            f"{num_samples} samples with validation_fraction={validation_fraction} give "
-            f"{num_train} training and {num_heldout} held-out samples; both need at "
-            f"least batch_size={batch_size}. Pass more samples or a smaller batch_size."
-        )
-    heldout, train = order[:num_heldout], order[num_heldout:]
-    # Whole batches only: every bound depends on the batch size.
-    num_batches = min(num_heldout // batch_size, _MAX_HELDOUT_BATCHES)
-    heldout_batches = [
-        heldout[i * batch_size : (i + 1) * batch_size] for i in range(num_batches)
+def _prepare(x, y, how, x_discrete, y_discrete, selection):
+    """Applies the marginal transform; discrete variables stay as they are."""
+    x_out = x if x_discrete else transform_marginal(x, how)
+    y_out = y if y_discrete else transform_marginal(y, how)
+    if selection is not None and "x" in selection.one_hot:
+        x_out = auto.one_hot(x)
+    if selection is not None and "y" in selection.one_hot:
+        y_out = auto.one_hot(y)
+    return x_out, y_out
+
+
+def _auto_batch_size(num_samples, batch_size, validation_fraction):
+    """The largest batch up to `batch_size` that leaves 4 held-out batches."""
+    heldout = int(round(validation_fraction * num_samples))
+    return int(max(8, min(batch_size, heldout // 4)))
+
+
+def _lower_bound_above(estimate, interval, references):
+    """The largest lower-bound reference whose interval lies above `interval`."""
+    above = [
+        reference for reference in references
+        if reference.lower_bound and math.isfinite(reference.interval[0])
+        and (not math.isfinite(estimate) or interval[1] < reference.interval[0])
     ]
-    return train, heldout_batches
-
-
-def _training_batches(train_indices, batch_size, rng):
-    """Yields index batches forever, reshuffling at each epoch."""
-    while True:
-        order = rng.permutation(train_indices)
-        for start in range(0, order.size - batch_size + 1, batch_size):
-            yield order[start : start + batch_size]
-
-
-def _validate_training_arguments(
-    batch_size, max_steps, validation_fraction, eval_every, learning_rate
-):
-    positive_ints = {"batch_size": batch_size, "max_steps": max_steps, "eval_every": eval_every}
-    for name, value in positive_ints.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ValueError(f"`{name}` must be a positive int, got {name}={value!r}.")
-    if batch_size < 2:
-        raise ValueError(f"`batch_size` must be >= 2 to form marginal pairs, got {batch_size}.")
-    if not 0.0 < validation_fraction < 1.0:
-        raise ValueError(
-            "`validation_fraction` must be in (0, 1), got "
-            f"validation_fraction={validation_fraction!r}."
-        )
-    if not learning_rate > 0:
-        raise ValueError(f"`learning_rate` must be > 0, got learning_rate={learning_rate!r}.")
+    return max(above, key=lambda reference: reference.mi_nats, default=None)

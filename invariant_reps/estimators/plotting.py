@@ -10,11 +10,11 @@ def plot_training_curve(result, path, true_mi=None):
     """Writes the train and held-out curves of an `MIEstimate` to a PNG.
 
     Draws the training-batch and held-out estimates against the step, the
-    reported estimate, the true MI when known, and for InfoNCE its
-    `log(batch_size)` ceiling. A held-out curve that has levelled off is the
-    sign of a well-optimized critic; a train curve far above it means the
-    critic overfits. Uses the Agg canvas directly, so no display and no
-    global pyplot state are involved.
+    reported estimate and the step of the critic it was read from, the true
+    MI when known, and for InfoNCE its `log(batch_size)` ceiling. A held-out
+    curve that has levelled off is the sign of a well-optimized critic; a
+    train curve far above it means the critic overfits. Uses the Agg canvas
+    directly, so no display and no global pyplot state are involved.
 
     Args:
         result: an `MIEstimate` from a neural method.
@@ -32,7 +32,8 @@ def plot_training_curve(result, path, true_mi=None):
     if curve is None or curve.steps.size == 0:
         raise ValueError(
             f"The {result.method!r} estimate has no training curve to plot; only "
-            "neural methods (mine, nwj, infonce, smile) that ran an evaluation have one."
+            "neural methods (mine, nwj, infonce, smile, club, l1out) that ran an "
+            "evaluation have one."
         )
     figure = Figure(figsize=(6.4, 4.0))
     FigureCanvasAgg(figure)
@@ -44,6 +45,10 @@ def plot_training_curve(result, path, true_mi=None):
             result.mi_nats, color="tab:orange", linestyle=":",
             label=f"estimate {result.mi_nats:.3f} nats",
         )
+    best_step = getattr(result, "best_step", None)
+    if best_step is not None:
+        axes.axvline(best_step, color="tab:green", linestyle=":",
+                     label=f"reported critic (step {best_step})")
     if true_mi is not None:
         axes.axhline(true_mi, color="black", linestyle="--", label=f"true MI {true_mi:.3f} nats")
     if result.method == "infonce" and result.batch_size:

@@ -6,6 +6,7 @@ from invariant_reps.evaluation.information_dynamics import (
     plot_information_plane,
     plot_over_epochs,
 )
+from invariant_reps.evaluation.dt_tradeoff_mine import DtTradeoffSettings, dt_tradeoff_mi
 from invariant_reps.evaluation.leakage import LeakageResult, leakage_probe
 from invariant_reps.evaluation.transfer import TransferPoint, linear_probe, transfer_curve, transfer_point
 from invariant_reps.evaluation.adversarial import FGSMResult, fgsm_perturbation, fgsm_robustness
@@ -36,3 +37,4 @@ from invariant_reps.evaluation.decorrelation import (
     sculpting_histograms,
     sculpting_jsd,
 )
+from invariant_reps.evaluation import decorrelation_metrics  # noqa: E402,F401  (registers roc_auc, r50, jsd50, ...)

@@ -9,7 +9,9 @@ with a neural MI estimator. Late in training I(X;T) falls
 Estimation (`invariant_reps.estimators.estimate_mi`): `X` is flattened, `Y`
 is one-hot, `T` is flattened; the same seeded subset of at most
 `max_samples` examples is used for every checkpoint so the points are
-comparable. The default estimator is SMILE (the DV bound with its marginal
+comparable; for neural methods every column is first rank-transformed to
+normal scores (`preprocessing="copula"`, which leaves MI unchanged and tames the heavy
+tails of ReLU features). The default estimator is SMILE (the DV bound with its marginal
 term clipped at 5, Song & Ermon 2020), which has far lower variance than
 the seed's MINE at the same bias; `method="mine"` reproduces the seed. The
 reported number is the *held-out* bound (never the critic's training data),
@@ -17,6 +19,14 @@ in nats; `estimate_mi`'s plateau test stops the critic when it has
 converged and its warnings (not converged, unstable, InfoNCE ceiling) are
 returned with each point, answering the seed's open question "how can I
 know MINE is well optimized?".
+
+Two protocols (`PROTOCOLS`), whose columns sit side by side in the rows:
+
+- `"held_out"` (default; columns `I_XT`, `I_TY`): the above.
+- `"dt_tradeoff"` (columns `I_XT_dt_tradeoff`, `I_TY_dt_tradeoff`): the
+  seed's own MINE protocol (`dt_tradeoff_mine`, spec §A.3): a 3x1024 ReLU
+  critic, batches of 5,000 with marginals from an independent re-draw,
+  read as the mean of the last ~500 *training* estimates, on all examples.
 
 Writes PNGs (information plane, curves over epochs) with matplotlib's Agg
 canvas and TensorBoard scalars; no other I/O.
@@ -37,11 +47,20 @@ from invariant_reps.callbacks import checkpoint
 from invariant_reps.estimators import NEURAL_METHODS
 from invariant_reps.estimators import MIEstimate
 from invariant_reps.estimators import estimate_mi
+from invariant_reps.evaluation import dt_tradeoff_mine
 
 DEFAULT_METHOD = "smile"
+# Normal scores of every column before a held-out estimate (MI is unchanged): the ReLU features T are
+# heavy-tailed, and on the digits runs only this lets every estimate converge (see cli/estimate_mi.py).
+DEFAULT_PREPROCESSING = "copula"
+HELD_OUT = "held_out"
+DT_TRADEOFF = dt_tradeoff_mine.NAME
+PROTOCOLS = (HELD_OUT, DT_TRADEOFF)
+#: `(I(X;T) column, I(T;Y) column)` of each protocol.
+MI_COLUMNS = {HELD_OUT: ("I_XT", "I_TY"), DT_TRADEOFF: ("I_XT_dt_tradeoff", "I_TY_dt_tradeoff")}
+#: Examples per estimate when `max_samples` is None: the held-out protocol's seeded subset; the seed uses all.
+DEFAULT_MAX_SAMPLES = {HELD_OUT: 2000, DT_TRADEOFF: None}
 _DEFAULT_BATCH_SIZE = 128
-# Columns plotted over epochs, by panel: MI in nats, then accuracies.
-_MI_COLUMNS = ("I_XT", "I_TY")
 _ACCURACY_COLUMNS = ("source_acc", "target_probe_acc")
 
 
@@ -51,10 +70,12 @@ class InformationPoint:
 
     Attributes:
         epoch: the checkpoint's epoch (1-based count of completed epochs).
-        i_xt: held-out estimate of I(X;T).
-        i_ty: held-out estimate of I(T;Y).
-        xt_estimate: the full `MIEstimate` of I(X;T) (curve, convergence).
-        ty_estimate: the full `MIEstimate` of I(T;Y).
+        i_xt: the protocol's estimate of I(X;T).
+        i_ty: the protocol's estimate of I(T;Y).
+        xt_estimate: the full estimate of I(X;T): an `MIEstimate` (curve,
+            convergence) or a `dt_tradeoff_mine.DtTradeoffEstimate`.
+        ty_estimate: the same for I(T;Y).
+        protocol: one of `PROTOCOLS`.
     """
 
     epoch: int
@@ -62,6 +83,7 @@ class InformationPoint:
     i_ty: float
     xt_estimate: MIEstimate | None = dataclasses.field(default=None, compare=False, repr=False)
     ty_estimate: MIEstimate | None = dataclasses.field(default=None, compare=False, repr=False)
+    protocol: str = HELD_OUT
 
     @property
     def warnings(self):
@@ -72,8 +94,9 @@ class InformationPoint:
         return tuple(messages)
 
     def as_row(self):
-        """The point as CSV columns (`epoch`, `I_XT`, `I_TY`)."""
-        return {"epoch": self.epoch, "I_XT": self.i_xt, "I_TY": self.i_ty}
+        """The point as CSV columns: `epoch` and the protocol's `MI_COLUMNS`."""
+        xt_column, ty_column = MI_COLUMNS[self.protocol]
+        return {"epoch": self.epoch, xt_column: self.i_xt, ty_column: self.i_ty}
 
 
 def list_checkpoints(run_dir):
@@ -134,10 +157,10 @@ def representation_model(model, layer=None):
     return keras.Model(encoder.inputs, encoder.get_layer(layer).output)
 
 
-def information_point(model, x, y, *, epoch, layer=None, num_classes=None,
-                      method=DEFAULT_METHOD, max_samples=2000, max_steps=2000,
-                      seed=0, **estimator_kwargs):
-    """Estimates I(X;T) and I(T;Y) for one trained model.
+def information_point(model, x, y, *, epoch, layer=None, num_classes=None, protocol=HELD_OUT,
+                      method=DEFAULT_METHOD, max_samples=None, max_steps=2000, seed=0,
+                      dt_settings=None, **estimator_kwargs):
+    """Estimates I(X;T) and I(T;Y) for one trained model with one protocol.
 
     Args:
         model: an `InvariantModel` or an encoder.
@@ -146,35 +169,75 @@ def information_point(model, x, y, *, epoch, layer=None, num_classes=None,
         epoch: the model's epoch, recorded in the result.
         layer: see `representation_model`.
         num_classes: width of the one-hot `Y` (default: `max(y) + 1`).
-        method: an `estimate_mi` method (`"smile"`, `"mine"`, `"nwj"`,
-            `"infonce"`, `"ksg"`, ...).
+        protocol: `"held_out"` (`estimate_mi`, the held-out bound) or
+            `"dt_tradeoff"` (the seed's MINE protocol).
+        method: held-out protocol: an `estimate_mi` method (`"smile"`,
+            `"mine"`, `"nwj"`, `"infonce"`, `"ksg"`, ...).
         max_samples: use at most this many examples (a seeded subset, the
-            same for every call with the same data and seed).
-        max_steps: critic training steps per estimate (neural methods).
+            same for every call with the same data and seed); None: 2,000
+            for `"held_out"`, all of them for `"dt_tradeoff"` (the seed's).
+        max_steps: held-out protocol: critic training steps per estimate.
         seed: seed of the subset and of the estimator.
-        **estimator_kwargs: passed to `estimate_mi` (`learning_rate`,
-            `batch_size`, `critic`, ...). `batch_size` defaults to 128, or
-            to a fifth of the samples when fewer than 640 are given.
+        dt_settings: `"dt_tradeoff"`: a `dt_tradeoff_mine.DtTradeoffSettings`
+            (default: the seed's: batch 5,000, 1024 units, 10k/20k steps).
+        **estimator_kwargs: held-out protocol: passed to `estimate_mi`
+            (`learning_rate`, `batch_size`, `critic`, `preprocessing`, ...).
+            `batch_size` defaults to 128, or to a fifth of the samples when
+            fewer than 640 are given; `preprocessing` to `"copula"` for
+            neural methods.
 
     Returns:
         An `InformationPoint`.
+
+    Raises:
+        ValueError: an unknown protocol, bad labels, or options that do not
+            apply to the protocol.
+
+    Example:
+        >>> tiny = dt_tradeoff_mine.DtTradeoffSettings(xt_steps=200, ty_steps=200, batch_size=256,
+        ...                                            hidden_units=64, readout_window=50)
+        >>> point = information_point(model, x, y, epoch=3, protocol="dt_tradeoff", dt_settings=tiny)
+        >>> point.as_row()  # {"epoch": 3, "I_XT_dt_tradeoff": ..., "I_TY_dt_tradeoff": ...}
     """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"Unknown protocol {protocol!r}; expected one of {PROTOCOLS}.")
+    if protocol == DT_TRADEOFF and estimator_kwargs:
+        raise ValueError(
+            f"{sorted(estimator_kwargs)} do not apply to the dt_tradeoff protocol; set its options "
+            "with `dt_settings=DtTradeoffSettings(...)`."
+        )
+    if protocol == HELD_OUT and dt_settings is not None:
+        raise ValueError("`dt_settings` applies to protocol='dt_tradeoff' only.")
+    if max_samples is None:
+        max_samples = DEFAULT_MAX_SAMPLES[protocol]
     x, y = _subset(np.asarray(x), np.asarray(y), max_samples, seed)
     num_classes = int(num_classes or y.max() + 1)
     representation = representation_model(model, layer).predict(x, batch_size=256, verbose=0)
     t = np.asarray(representation, np.float32).reshape(len(x), -1)
     one_hot_y = np.eye(num_classes, dtype=np.float32)[y]
+    flat_x = x.reshape(len(x), -1)
+    if protocol == DT_TRADEOFF:
+        settings = dt_settings or dt_tradeoff_mine.DtTradeoffSettings()
+        shared = dict(batch_size=settings.batch_size, hidden_units=settings.hidden_units,
+                      readout_window=settings.readout_window,
+                      moving_average_rate=settings.moving_average_rate, seed=seed)
+        xt_steps, xt_rate = settings.for_pair("xt")
+        ty_steps, ty_rate = settings.for_pair("ty")
+        xt = dt_tradeoff_mine.dt_tradeoff_mi(flat_x, t, steps=xt_steps, learning_rate=xt_rate, **shared)
+        ty = dt_tradeoff_mine.dt_tradeoff_mi(t, one_hot_y, steps=ty_steps, learning_rate=ty_rate, **shared)
+        return InformationPoint(int(epoch), float(xt.mi_nats), float(ty.mi_nats), xt, ty, protocol)
     options = dict(estimator_kwargs, method=method, seed=seed)
     if method in NEURAL_METHODS:
+        options.setdefault("preprocessing", DEFAULT_PREPROCESSING)
         options["max_steps"] = max_steps
         # Few samples: shrink the batch so the held-out split holds one.
         options.setdefault("batch_size", min(_DEFAULT_BATCH_SIZE, len(x) // 5))
     with warnings.catch_warnings():
         # Each estimate's warnings are kept in the result instead.
         warnings.simplefilter("ignore")
-        xt = estimate_mi(x.reshape(len(x), -1), t, **options)
+        xt = estimate_mi(flat_x, t, **options)
         ty = estimate_mi(t, one_hot_y, **options)
-    return InformationPoint(int(epoch), float(xt.mi_nats), float(ty.mi_nats), xt, ty)
+    return InformationPoint(int(epoch), float(xt.mi_nats), float(ty.mi_nats), xt, ty, protocol)
 
 
 def information_dynamics(checkpoints, x, y, **kwargs):
@@ -204,59 +267,85 @@ def information_dynamics(checkpoints, x, y, **kwargs):
 def plot_information_plane(rows, path, title="Information plane"):
     """Saves the information plane: I(X;T) on x, I(T;Y) on y, coloured by epoch.
 
+    Each protocol present in the rows (`MI_COLUMNS`) is drawn as its own
+    series, so the held-out and dt-tradeoff estimates sit side by side.
+
     Args:
-        rows: a list of row dicts with `epoch`, `I_XT`, `I_TY` (one run), or
-            a dict `{label: rows}` to overlay several runs.
+        rows: a list of row dicts with `epoch` and a protocol's columns
+            (`I_XT`, `I_TY`; `I_XT_dt_tradeoff`, `I_TY_dt_tradeoff`) for one
+            run, or a dict `{label: rows}` to overlay several runs.
         path: the PNG file to write.
         title: figure title.
+
+    Returns:
+        The matplotlib `Figure`, whose legend names the series.
     """
     series = rows if isinstance(rows, dict) else {None: rows}
+    all_rows = [row for run in series.values() for row in run]
+    protocols = [name for name, (xt, ty) in MI_COLUMNS.items() if any(xt in row and ty in row for row in all_rows)]
+    if not protocols:
+        raise ValueError(
+            f"No row holds a protocol's I(X;T) and I(T;Y) columns ({list(MI_COLUMNS.values())}): "
+            "nothing to place on the information plane."
+        )
     figure = Figure(figsize=(6, 4.5))
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     markers = "osD^v<>"
-    all_epochs = [row["epoch"] for run in series.values() for row in run if "I_XT" in row]
-    if not all_epochs:
-        raise ValueError("No row holds I_XT and I_TY: nothing to place on the information plane.")
+    all_epochs = [row["epoch"] for row in all_rows]
     colour_range = dict(vmin=min(all_epochs), vmax=max(all_epochs), cmap="viridis")
-    scatter = None
-    for number, (label, run) in enumerate(series.items()):
-        ordered = sorted((row for row in run if "I_XT" in row), key=lambda row: row["epoch"])
-        i_xt = [row["I_XT"] for row in ordered]
-        i_ty = [row["I_TY"] for row in ordered]
-        axes.plot(i_xt, i_ty, color="0.7", linewidth=1, zorder=1)
-        scatter = axes.scatter(
-            i_xt, i_ty, c=[row["epoch"] for row in ordered], marker=markers[number % len(markers)],
-            label=label, zorder=2, **colour_range,
-        )
+    scatter, number = None, 0
+    for label, run in series.items():
+        for protocol in protocols:
+            xt_column, ty_column = MI_COLUMNS[protocol]
+            ordered = sorted((row for row in run if xt_column in row and ty_column in row),
+                             key=lambda row: row["epoch"])
+            if not ordered:
+                continue
+            names = [part for part in (label, protocol if len(protocols) > 1 else None) if part is not None]
+            i_xt = [row[xt_column] for row in ordered]
+            i_ty = [row[ty_column] for row in ordered]
+            axes.plot(i_xt, i_ty, color="0.7", linewidth=1, zorder=1)
+            scatter = axes.scatter(
+                i_xt, i_ty, c=[row["epoch"] for row in ordered], marker=markers[number % len(markers)],
+                label=" ".join(map(str, names)) or None, zorder=2, **colour_range,
+            )
+            number += 1
     figure.colorbar(scatter, ax=axes, label="epoch")
     axes.set_xlabel("I(X;T) [nats]")
     axes.set_ylabel("I(T;Y) [nats]")
     axes.set_title(title)
-    if len(series) > 1:
+    if number > 1:
         axes.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=100)
+    return figure
 
 
 def plot_over_epochs(rows, path, title="Information dynamics"):
     """Saves I(X;T), I(T;Y) and the accuracies, where present, against epoch.
 
     Args:
-        rows: a list of row dicts with `epoch` and any of `I_XT`, `I_TY`,
-            `source_acc`, `target_probe_acc` (a column missing from a row is
-            skipped there); or a dict `{label: rows}` to overlay runs.
+        rows: a list of row dicts with `epoch` and any of the `MI_COLUMNS`
+            of either protocol, `source_acc`, `target_probe_acc` (a column
+            missing from a row is skipped there); or a dict `{label: rows}`
+            to overlay runs.
         path: the PNG file to write.
         title: figure title.
+
+    Returns:
+        The matplotlib `Figure`: one panel for MI (nats, every protocol's
+        columns) and one for the accuracies, where present.
     """
     series = rows if isinstance(rows, dict) else {None: rows}
     all_rows = [row for run in series.values() for row in run]
+    mi_columns = tuple(column for pair in MI_COLUMNS.values() for column in pair)
     panels = [
-        columns for columns in (_MI_COLUMNS, _ACCURACY_COLUMNS)
+        columns for columns in (mi_columns, _ACCURACY_COLUMNS)
         if any(column in row for row in all_rows for column in columns)
     ]
     if not panels:
-        raise ValueError(f"The rows hold none of the columns {_MI_COLUMNS + _ACCURACY_COLUMNS}.")
+        raise ValueError(f"The rows hold none of the columns {mi_columns + _ACCURACY_COLUMNS}.")
     figure = Figure(figsize=(6, 3.2 * len(panels)))
     FigureCanvasAgg(figure)
     for number, columns in enumerate(panels):
@@ -270,12 +359,13 @@ def plot_over_epochs(rows, path, title="Information dynamics"):
                     axes.plot(*zip(*points), marker="o", markersize=3, label=name)
         axes.set_xlabel("epoch")
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-        axes.set_ylabel("nats" if columns is _MI_COLUMNS else "accuracy")
+        axes.set_ylabel("nats" if columns is mi_columns else "accuracy")
         axes.legend(fontsize="small")
         axes.grid(alpha=0.3)
     figure.axes[0].set_title(title)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
+    return figure
 
 
 def write_tensorboard(rows, log_dir, prefix="information_dynamics"):

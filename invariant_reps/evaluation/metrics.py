@@ -14,9 +14,10 @@ Register a metric with a function of a `Predictions`:
 """
 
 import dataclasses
-import difflib
 
 import numpy as np
+
+from invariant_reps import registries
 
 _METRICS = {}
 
@@ -98,11 +99,7 @@ def register_metric(name, *, label, percent=False, higher_is_better=True, overwr
 
 def get_metric(name):
     """The `MetricSpec` registered as `name`; the error lists the known ones."""
-    if name not in _METRICS:
-        close = difflib.get_close_matches(str(name), list(_METRICS), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"Unknown metric {name!r}.{hint} Registered metrics: {', '.join(available_metrics())}.")
-    return _METRICS[name]
+    return registries.lookup(_METRICS, name, "metric")
 
 
 def available_metrics():

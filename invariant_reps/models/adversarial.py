@@ -19,7 +19,7 @@ The term `negative_adversary_loss` is `-L_r` with weight lambda (so the
 logged term is negative); the adversary's own loss is logged positive as
 `adversary_loss` (and `adversary_accuracy` for the classes adversary). L_r
 is a mean over all events, signal and background (seed), or over background
-only with `bkg_only`.
+only with `background_only`.
 
 Schedule (seed `adv_train.py`): the classifier first trains alone for
 `pretrain_epochs` epochs (10): the term is 0 and, by default, the adversary
@@ -70,7 +70,7 @@ ADVERSARIES = ("classes", "mdn")
         Hyperparameter("pretrain_epochs", int, 10, "classifier-only epochs before the adversary acts (seed: 10)",
                        lower=0),
         Hyperparameter("pretrain_adversary", bool, False, "train the adversary during those epochs (seed: no)"),
-        Hyperparameter("bkg_only", bool, False, "L_r on background (label 0) only (seed: all events)"),
+        Hyperparameter("background_only", bool, False, "L_r on background (label 0) only (seed: all events)"),
         Hyperparameter("standardize_sensitive", str, "dataset", "scale of a continuous s for the mdn adversary",
                        choices=critic_base.STANDARDIZATIONS),
         Hyperparameter("penalized", str, "auto", "adversary input r: auto (logit if binary, else z), logits, "
@@ -88,7 +88,7 @@ class Adversarial(DecorrelationModel):
     """`L_f - lam * L_r` against an adversary r -> s, after classifier-only pretraining.
 
     Args (besides `DecorrelationModel`'s `num_sensitive_classes`,
-    `penalized`, `bkg_only`, `standardize_sensitive`, `critic_stream`, `seed`):
+    `penalized`, `background_only`, `standardize_sensitive`, `critic_stream`, `seed`):
 
     Args:
         encoder: Keras model x -> z.

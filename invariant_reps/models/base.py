@@ -20,6 +20,12 @@ replicas) while trackers see the unscaled per-replica value.
 A method subclass says only what is new: it registers its terms and auxiliary
 networks in `__init__` and implements `compute_loss_terms` (and
 `auxiliary_loss` when it has auxiliary networks).
+
+The parts live in their own modules, mixed in here: `auxiliary` (auxiliary
+networks, float32 under mixed precision), `auxiliary_steps` (their inner steps
+as one graph loop), `seed_state` (seed generators saved and restored),
+`numerics` (in-graph finiteness checks), `strategy_compat` (Keras 3 and
+MultiWorkerMirroredStrategy), `replicas` (loss scaling, batch gathering).
 """
 
 import collections
@@ -31,10 +37,22 @@ from keras import ops
 
 from invariant_reps.data.packing import INPUTS_KEY, get_index, unpack_inputs
 from invariant_reps.models import validation
+from invariant_reps.models.auxiliary import AuxiliaryMixin, keep_float32
+from invariant_reps.models.numerics import (
+    NON_FINITE_INPUT_MESSAGE,
+    NON_FINITE_OBJECTIVE_MESSAGE,
+    check_inputs_finite,
+    check_objective_finite,
+)
 from invariant_reps.models.replicas import batch_size as _batch_size
 from invariant_reps.models.replicas import gather_replicas, scale_for_replicas, unscale_for_replicas
+from invariant_reps.models.seed_state import SeedStateMixin
+from invariant_reps.models.strategy_compat import StrategyCompatMixin
 
-NON_FINITE_INPUT_MESSAGE = "NaN or inf in a training batch"
+# Names other modules import from here (kept for compatibility with the single-module base).
+_check_numerics = check_inputs_finite
+_keep_float32 = keep_float32
+__all__ = ["Batch", "InvariantModel", "NON_FINITE_INPUT_MESSAGE", "NON_FINITE_OBJECTIVE_MESSAGE", "keep_float32"]
 
 Batch = collections.namedtuple("Batch", ["x", "y", "s", "index"])
 Batch.__doc__ = """One unpacked batch as the method hooks see it.
@@ -48,7 +66,7 @@ Fields:
 
 
 @keras.saving.register_keras_serializable(package="invariant_reps")
-class InvariantModel(keras.Model):
+class InvariantModel(AuxiliaryMixin, SeedStateMixin, StrategyCompatMixin, keras.Model):
     """Base class: encoder + task head, method terms, auxiliary networks.
 
     Args:
@@ -113,8 +131,7 @@ class InvariantModel(keras.Model):
         self._term_names = []
         self._term_weights = {}
         self._term_trackers = {}
-        self._auxiliary_names = []
-        self._auxiliary_specs = {}
+        self._init_auxiliaries()
 
     @classmethod
     def from_experiment(cls, encoder, head, params, context):
@@ -162,45 +179,6 @@ class InvariantModel(keras.Model):
         self._term_weights[name] = weight
         self._term_trackers[name] = keras.metrics.Mean(name=name)
 
-    def add_auxiliary(self, name, network, optimizer, steps=1, metrics=(), weight_decay=0.0):
-        """Declares an auxiliary network trained with its own optimizer.
-
-        After each encoder/head update the network takes `steps` optimizer
-        steps on `auxiliary_loss(name, ...)`, which sees the stopped-gradient
-        `z` and logits of the batch. Its variables are excluded from the
-        encoder/head optimizer.
-
-        Args:
-            name: name of the auxiliary; its loss is reported as `<name>_loss`.
-            network: a Keras model or layer (built on `z` in `build`).
-            optimizer: a Keras optimizer instance or identifier for it.
-            steps: inner optimizer steps per batch (>= 1).
-            metrics: names of extra metrics that `auxiliary_loss` returns.
-            weight_decay: coupled L2 weight decay for this network.
-        """
-        steps = int(steps)
-        if steps < 1:
-            raise ValueError(f"`steps` of auxiliary {name!r} must be >= 1; received {steps}.")
-        if name in self._auxiliary_specs:
-            raise ValueError(f"Auxiliary {name!r} is declared twice.")
-        setattr(self, f"{name}_network", network)
-        setattr(self, f"{name}_optimizer", keras.optimizers.get(optimizer))
-        trackers = {f"{name}_loss": keras.metrics.Mean(name=f"{name}_loss")}
-        for metric_name in metrics:
-            trackers[metric_name] = keras.metrics.Mean(name=metric_name)
-        self._auxiliary_names.append(name)
-        self._auxiliary_specs[name] = {
-            "steps": steps,
-            "weight_decay": float(weight_decay),
-            "trackers": trackers,
-        }
-
-    def auxiliary_network(self, name):
-        return getattr(self, f"{name}_network")
-
-    def auxiliary_optimizer(self, name):
-        return getattr(self, f"{name}_optimizer")
-
     def compute_loss_terms(self, batch, z, logits, training):
         """Returns `{term_name: scalar}` for every declared loss term.
 
@@ -212,39 +190,11 @@ class InvariantModel(keras.Model):
         """
         return {}
 
-    def auxiliary_loss(self, name, batch, z, logits, training):
-        """Returns `(loss, {metric_name: value})` for auxiliary `name`.
-
-        `z` and `logits` are already stopped-gradient; only the auxiliary
-        network's variables are updated with this loss.
-        """
-        raise NotImplementedError(
-            f"{type(self).__name__} declares auxiliary {name!r} but does not "
-            "implement `auxiliary_loss`."
-        )
-
     # -------------------------------------------------------------- plumbing
-    @property
-    def auxiliary_variables(self):
-        """Trainable variables of all auxiliary networks."""
-        variables = []
-        for name in self._auxiliary_names:
-            variables.extend(self.auxiliary_network(name).trainable_variables)
-        return variables
-
-    @property
-    def trainable_weights(self):
-        # The encoder/head optimizer must never see auxiliary variables.
-        excluded = {id(v) for v in self.auxiliary_variables}
-        return [v for v in super().trainable_weights if id(v) not in excluded]
-
-    @property
-    def trainable_variables(self):
-        return self.trainable_weights
-
     def call(self, inputs, training=None):
         x, _ = unpack_inputs(inputs)
-        return self.head(self.encoder(x, training=training), training=training)
+        # float32 logits under a mixed-precision policy too (losses, metrics, predictions).
+        return ops.cast(self.head(self.encoder(x, training=training), training=training), "float32")
 
     def representation_shape(self, input_shape=None):
         """Shape of `z` (batch axis included) for inputs of `input_shape`."""
@@ -254,25 +204,8 @@ class InvariantModel(keras.Model):
         return tuple(spec.shape)
 
     def build(self, input_shape=None):
-        z_shape = self.representation_shape(input_shape)
-        for name in self._auxiliary_names:
-            network = self.auxiliary_network(name)
-            if not network.built:
-                network.build(self._auxiliary_input_shape(name, z_shape))
+        self._build_auxiliaries(self.representation_shape(input_shape))
         self.built = True
-
-    def build_auxiliary_optimizers(self):
-        """Creates the auxiliary optimizers' variables, in the strategy scope.
-
-        Runs eagerly (never inside the symbolic build that Keras traces), so
-        `fit`, `build_from_config` and checkpoint restoring call it; calling
-        it again is a no-op.
-        """
-        with self.distribute_strategy.scope():
-            for name in self._auxiliary_names:
-                optimizer = self.auxiliary_optimizer(name)
-                if not optimizer.built:
-                    optimizer.build(self.auxiliary_network(name).trainable_variables)
 
     def ensure_built(self, x=None):
         """Builds the model, its auxiliary networks and their optimizers.
@@ -305,10 +238,6 @@ class InvariantModel(keras.Model):
         self.compile(**keras.saving.deserialize_keras_object(config))
         if self.built:
             self.optimizer.build(self.trainable_variables)
-
-    def _auxiliary_input_shape(self, name, z_shape):
-        """Shape an auxiliary network is built on; defaults to `z`'s shape."""
-        return z_shape
 
     def _input_shape_of(self, input_shape):
         if isinstance(input_shape, dict):
@@ -349,19 +278,6 @@ class InvariantModel(keras.Model):
             kwargs.setdefault("shuffle", False)  # Keras cannot shuffle a Dataset; it would only warn.
         return super().fit(x, y, validation_data=validation_data, **kwargs)
 
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        # Keras builds from the first distributed batch after `strategy.reduce("MEAN", batch)`,
-        # which MultiWorkerMirroredStrategy cannot do for a dict batch (our packed inputs).
-        # Only the batch's structure and shapes matter: take one replica's local values.
-        if iterator is not None and self._distribute_strategy is not None:
-            for _, _, it in iterator:
-                local = self.distribute_strategy.experimental_local_results
-                data_batch = tf.nest.map_structure(
-                    lambda v: local(v)[0] if isinstance(v, tf.distribute.DistributedValues) else v, next(it)
-                )
-                break
-        return super()._maybe_symbolic_build(iterator=None, data_batch=data_batch)
-
     def _has_terms(self, s):
         return s is not None or not self.requires_sensitive
 
@@ -374,7 +290,9 @@ class InvariantModel(keras.Model):
                 "(invariant_reps.pack / pack_inputs)."
             )
         z = self.encoder(x, training=training)
-        logits = self.head(z, training=training)
+        # Under a mixed-precision policy the task loss, terms and auxiliary networks see float32.
+        logits = ops.cast(self.head(z, training=training), "float32")
+        z = ops.cast(z, "float32")
         compiled = self._compute_loss(
             x=x_packed, y=y, y_pred=logits, sample_weight=sample_weight, training=training
         )
@@ -442,40 +360,15 @@ class InvariantModel(keras.Model):
         for name in self._term_names if terms is not None else ():
             self._term_trackers[name].update_state(terms[name], sample_weight=batch)
 
-    def _auxiliary_update(self, name, batch, z, logits):
-        spec = self._auxiliary_specs[name]
-        network = self.auxiliary_network(name)
-        optimizer = self.auxiliary_optimizer(name)
-        variables = network.trainable_variables
-        for _ in range(spec["steps"]):
-            with tf.GradientTape() as tape:
-                loss, metrics = self.auxiliary_loss(name, batch, z, logits, training=True)
-                objective = scale_for_replicas(ops.cast(loss, "float32"))
-                objective = objective + self._coupled_weight_decay(variables, spec["weight_decay"])
-                objective = optimizer.scale_loss(objective)
-            gradients = tape.gradient(objective, variables)
-            optimizer.apply_gradients(zip(gradients, variables))
-        self._track_auxiliary(name, batch, loss, metrics)
-
-    def _track_auxiliary(self, name, batch, loss, metrics):
-        trackers = self._auxiliary_specs[name]["trackers"]
-        size = _batch_size(batch.x)
-        trackers[f"{name}_loss"].update_state(loss, sample_weight=size)
-        for metric_name, value in metrics.items():
-            trackers[metric_name].update_state(value, sample_weight=size)
-
     def train_step(self, data):
         x_packed, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        x_packed = _check_numerics(x_packed)
+        x_packed = check_inputs_finite(x_packed)
         main_variables = self.trainable_variables
         with tf.GradientTape() as tape:
             batch, z, logits, task_loss, terms, objective = self._objective(
                 x_packed, y, sample_weight, training=True
             )
-            objective = tf.debugging.check_numerics(
-                objective, "The training objective (the loss) became NaN or inf, with finite inputs: lower the "
-                "learning rate or the method's weights"
-            )
+            objective = check_objective_finite(objective)
             self._track(batch.x, task_loss, terms, objective)
             total = objective + self.weight_decay_multiplier() * self._coupled_weight_decay(
                 main_variables, self.weight_decay
@@ -497,25 +390,10 @@ class InvariantModel(keras.Model):
         if not self._has_terms(batch.s):
             # No sensitive variable (evaluate(x, y)): report task metrics only.
             logs = self.compute_metrics(x_packed, y, logits, sample_weight=sample_weight)
-            skipped = set(self._term_names)
-            for name in self._auxiliary_names:
-                skipped |= set(self._auxiliary_specs[name]["trackers"])
+            skipped = set(self._term_names) | {tracker.name for tracker in self._auxiliary_trackers()}
             return self._for_reduction({key: value for key, value in logs.items() if key not in skipped})
-        for name in self._auxiliary_names:
-            loss, metrics = self.auxiliary_loss(name, batch, z, logits, training=False)
-            self._track_auxiliary(name, batch, loss, metrics)
+        self._evaluate_auxiliaries(batch, z, logits)
         return self._for_reduction(self.compute_metrics(x_packed, y, logits, sample_weight=sample_weight))
-
-    def _for_reduction(self, logs):
-        """Logs shaped for Keras's cross-replica reduction.
-
-        Under MultiWorkerMirroredStrategy Keras 3 reduces each logged value with
-        `strategy.reduce("MEAN", value, axis=0)`, which fails on scalars
-        (tensorflow/tensorflow#72388); a length-1 vector reduces to the same scalar.
-        """
-        if isinstance(self.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
-            return {key: ops.reshape(value, (1,)) for key, value in logs.items()}
-        return logs
 
     @property
     def metrics(self):
@@ -527,9 +405,7 @@ class InvariantModel(keras.Model):
         metrics = [m for m in super().metrics if regularized or m is not self.regularization_loss_tracker]
         seen = {id(m) for m in metrics}
         own = [self.task_loss_tracker] + ([self.regularization_loss_tracker] if regularized else [])
-        own += [self._term_trackers[name] for name in self._term_names]
-        for name in self._auxiliary_names:
-            own += list(self._auxiliary_specs[name]["trackers"].values())
+        own += [self._term_trackers[name] for name in self._term_names] + self._auxiliary_trackers()
         for metric in own:
             if id(metric) not in seen:
                 metrics.append(metric)
@@ -541,39 +417,7 @@ class InvariantModel(keras.Model):
         """Names of the declared loss terms, in order."""
         return list(self._term_names)
 
-    @property
-    def auxiliary_names(self):
-        """Names of the declared auxiliary networks, in order."""
-        return list(self._auxiliary_names)
-
     # ---------------------------------------------------------- serialization
-    _SEED_KEY = "seed_generator_state_"
-
-    def _seed_generator_states(self):
-        """The state variables of every `keras.random.SeedGenerator` in the model, in a fixed order."""
-        states, seen = [], set()
-        for layer in self._flatten_layers(include_self=True, recursive=True):
-            for generator in getattr(layer, "_seed_generators", ()):
-                if id(generator.state) not in seen:
-                    seen.add(id(generator.state))
-                    states.append(generator.state)
-        return states
-
-    def save_own_variables(self, store):
-        # Keras saves no SeedGenerator state; without it a resumed run would
-        # redraw the noise and shuffles of the epochs already trained.
-        super().save_own_variables(store)
-        for i, state in enumerate(self._seed_generator_states()):
-            store[f"{self._SEED_KEY}{i}"] = state.numpy()
-
-    def load_own_variables(self, store):
-        own = {key: store[key] for key in store.keys() if not key.startswith(self._SEED_KEY)}
-        super().load_own_variables(own)
-        for i, state in enumerate(self._seed_generator_states()):
-            key = f"{self._SEED_KEY}{i}"
-            if key in store.keys():
-                state.assign(store[key])
-
     def get_config(self):
         return {
             "name": self.name,
@@ -590,23 +434,3 @@ class InvariantModel(keras.Model):
             config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
 
-
-def _check_numerics(x_packed):
-    """`x_packed` with an in-graph check that its floating-point inputs and s are finite.
-
-    A NaN arriving in a later `tf.data` batch (the data checks of `fit` see
-    the first batch only) stops training at that batch instead of training
-    on with a NaN loss; the error names the tensor.
-    """
-
-    def checked(name, structure):
-        def check(value):
-            if isinstance(value, tf.Tensor) and value.dtype.is_floating:
-                return tf.debugging.check_numerics(value, f"{NON_FINITE_INPUT_MESSAGE} ({name})")
-            return value
-
-        return tf.nest.map_structure(check, structure)
-
-    if isinstance(x_packed, dict):
-        return {key: checked(key, value) for key, value in x_packed.items()}
-    return checked(INPUTS_KEY, x_packed)

@@ -20,7 +20,7 @@ the nuisance s, and penalises the classifier through it:
   in every replica and after a resume; "batch" with the (global) batch's own
   mean and standard deviation; "none": raw values, as the seed (M_bc in GeV
   is then nearly constant at the critic's input scale and learning is slow).
-- `bkg_only`: the auxiliary network and the penalty see background events
+- `background_only`: the auxiliary network and the penalty see background events
   only (label 0), as the seed's `-bkg_only`.
 - `critic_stream`: "same" (default) trains the auxiliary network on the
   stopped outputs of the classifier's own forward pass (the base's
@@ -66,7 +66,9 @@ class DecorrelationModel(InvariantModel):
         sensitive_dim: width of a continuous s (1 for `[N]` or `[N, 1]`).
         penalized: "auto", "logits", "bottleneck" or a layer name.
         critic_stream: "same" or "held_out".
-        bkg_only: restrict the auxiliary network and the penalty to label 0.
+        background_only: restrict the auxiliary network and the penalty to
+            label 0 (the seed's `-bkg_only`; the old keyword `bkg_only` is
+            still accepted, with a DeprecationWarning).
         standardize_sensitive: "dataset", "batch" or "none".
         sensitive_mean, sensitive_std: training-set statistics of a
             continuous s (lists of `sensitive_dim` floats); None: read by `fit`.
@@ -75,7 +77,7 @@ class DecorrelationModel(InvariantModel):
         **kwargs: `keras.Model` arguments.
 
     Example (a subclass; the base declares no term):
-        >>> model = MIPenalty(net.encoder, net.head, bkg_only=True, standardize_sensitive="dataset")
+        >>> model = MIPenalty(net.encoder, net.head, background_only=True, standardize_sensitive="dataset")
         >>> model.fit(pack_inputs(x, mass), y)      # reads mass's mean and std first
         >>> model.sensitive_mean, model.sensitive_std
     """
@@ -84,9 +86,13 @@ class DecorrelationModel(InvariantModel):
     auxiliary_name = None
 
     def __init__(self, encoder, head, num_sensitive_classes=None, sensitive_dim=1, penalized="auto",
-                 critic_stream="same", bkg_only=False, standardize_sensitive="dataset", sensitive_mean=None,
+                 critic_stream="same", background_only=False, standardize_sensitive="dataset", sensitive_mean=None,
                  sensitive_std=None, seed=None, weight_decay=0.0, **kwargs):
         kwargs.pop("task_weight", None)
+        if "bkg_only" in kwargs:
+            warnings.warn("`bkg_only` is now `background_only` (the name DisCo uses); pass background_only=.",
+                          DeprecationWarning, stacklevel=2)
+            background_only = kwargs.pop("bkg_only")
         super().__init__(encoder, head, weight_decay=weight_decay, **kwargs)
         if num_sensitive_classes is not None:
             num_sensitive_classes = _integer(num_sensitive_classes, "num_sensitive_classes", 2)
@@ -97,10 +103,10 @@ class DecorrelationModel(InvariantModel):
         if seed is not None:
             seed = _integer(seed, "seed", 0)
         self.critic_stream, self.standardize_sensitive, self.seed = critic_stream, standardize_sensitive, seed
-        self.bkg_only = bool(bkg_only)
-        if self.bkg_only and self._task_width() not in (None, 1):
+        self.background_only = bool(background_only)
+        if self.background_only and self._task_width() not in (None, 1):
             raise ValueError(
-                "`bkg_only` keeps the background (label 0) of a binary task; the head has "
+                "`background_only` keeps the background (label 0) of a binary task; the head has "
                 f"{self._task_width()} outputs."
             )
         self.penalized_option = penalized
@@ -187,7 +193,7 @@ class DecorrelationModel(InvariantModel):
 
     def selection(self, y):
         """Boolean `[N]` of the events the auxiliary network and the penalty use, or None for all."""
-        if not self.bkg_only:
+        if not self.background_only:
             return None
         return ops.equal(ops.reshape(ops.cast(y, "float32"), (-1,)), 0.0)
 
@@ -291,12 +297,20 @@ class DecorrelationModel(InvariantModel):
             batch = Batch(x, held[critic_data.LABELS_KEY], held[SENSITIVE_KEY], None)
         super()._auxiliary_update(name, batch, z, logits)
 
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if "bkg_only" in config:  # a model saved before `bkg_only` became `background_only`
+            config["background_only"] = config.pop("bkg_only")
+        return super().from_config(config)
+
     def get_config(self):
         config = super().get_config()
         config.pop("task_weight")
         config.update(
             num_sensitive_classes=self.num_sensitive_classes, sensitive_dim=self.sensitive_dim,
-            penalized=self.penalized_option, critic_stream=self.critic_stream, bkg_only=self.bkg_only,
+            penalized=self.penalized_option, critic_stream=self.critic_stream,
+            background_only=self.background_only,
             standardize_sensitive=self.standardize_sensitive,
             sensitive_mean=None if self.sensitive_mean is None else list(self.sensitive_mean),
             sensitive_std=None if self.sensitive_std is None else list(self.sensitive_std), seed=self.seed,

@@ -47,11 +47,17 @@ def stateless_permutation(size, seed, salt, counter):
 
 @keras.saving.register_keras_serializable(package="invariant_reps")
 class DecorrelationCritic(Critic):
-    """Concat critic `T(r, s) = MLP([r, s])` with LayerNorm, as the seed's "MINE".
+    """Concat critic `T(r, s) = MLP([r, s])` with LayerNorm (optional), as the seed's "MINE".
 
     Args:
         hidden_units: widths of the hidden layers (seed: (64, 64)).
         activation: hidden activation (seed: "elu").
+        layer_norm: LayerNormalization after each hidden Dense (seed's HEP
+            "MINE": yes; the seed's toy notebook critic: no). Without it
+            the critic is a plain ELU MLP. With it, and its zero initial
+            biases, the first hidden layer sees `LN(W [r, s])`, a function of
+            the *direction* of `(r, s)` only, whose gradient grows like
+            1 / |(r, s)| near the origin (see `MIPenalty` on the seed toy).
         spectral_norm: wrap every Dense in `keras.layers.SpectralNormalization`
             (one power iteration, persistent u). The seed projects the kernel
             after each update (a TF1 kernel constraint); Keras normalises it
@@ -66,16 +72,17 @@ class DecorrelationCritic(Critic):
         >>> critic((r, s)).shape, critic.pair_scores(r, s).shape   # [N], [N, N]
     """
 
-    def __init__(self, hidden_units=(64, 64), activation="elu", spectral_norm=False, seed=None, **kwargs):
+    def __init__(self, hidden_units=(64, 64), activation="elu", spectral_norm=False, layer_norm=True, seed=None,
+                 **kwargs):
         super().__init__(hidden_units=hidden_units, activation=activation, seed=seed, **kwargs)
         self.spectral_norm = bool(spectral_norm)
+        self.layer_norm = bool(layer_norm)
         layers = []
         for index, units in enumerate(self.hidden_units):
-            layers += [
-                self._dense(units, index),
-                keras.layers.LayerNormalization(center=True, scale=True),
-                keras.layers.Activation(self.activation),
-            ]
+            layers.append(self._dense(units, index))
+            if self.layer_norm:
+                layers.append(keras.layers.LayerNormalization(center=True, scale=True))
+            layers.append(keras.layers.Activation(self.activation))
         layers.append(self._dense(1, len(self.hidden_units)))
         self.score_network = keras.Sequential(layers, name="score_network")
 
@@ -105,4 +112,5 @@ class DecorrelationCritic(Critic):
     def get_config(self):
         config = super().get_config()
         config["spectral_norm"] = self.spectral_norm
+        config["layer_norm"] = self.layer_norm
         return config

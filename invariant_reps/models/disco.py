@@ -43,12 +43,16 @@ instead of one): use it for large batches or a wide bottleneck.
 """
 
 import threading
+import warnings
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from invariant_reps.data.packing import unpack_inputs
 from invariant_reps.hyperparameters import Hyperparameter
+from invariant_reps.models import critic_data
 from invariant_reps.models.base import InvariantModel
 from invariant_reps.models.distance_correlation import distance_correlation
 from invariant_reps.models.registry import register_method
@@ -178,6 +182,20 @@ class DisCo(InvariantModel):
         # replicas in concurrent threads); not tracked by Keras.
         object.__setattr__(self, "_step_state", threading.local())
         self.add_loss_term(TERM, self.lam)
+
+    def fit(self, x=None, y=None, **kwargs):
+        """`keras.Model.fit`, warning first when s is constant in the first batch (dCorr^2 is then 0)."""
+        first = critic_data.first_inputs(x)
+        s = None if first is None else unpack_inputs(first)[1]
+        if s is not None and len(s) > 1:
+            s = np.asarray(s).reshape(len(s), -1)
+            if np.all(s == s[0]):
+                warnings.warn(
+                    f"DisCo: the sensitive variable is constant in the first training batch ({s[0].tolist()}): "
+                    "dCorr^2 with a constant is 0, so the term removes nothing. Check the data's sensitive column.",
+                    stacklevel=2,
+                )
+        return super().fit(x, y, **kwargs)
 
     # --------------------------------------------------------------- weights
     def train_step(self, data):

@@ -176,17 +176,32 @@ def _pairwise(rows, cols):
     return dist, unit
 
 
+def _gram_distances(v):
+    """`[N, N]` Euclidean distances of the rows of `v` through the Gram matrix.
+
+    `|v_i - v_j|^2 = |v_i|^2 + |v_j|^2 - 2 v_i . v_j`: one matmul and O(N^2)
+    memory, where the difference tensor would take O(N^2 d) (537 MB at
+    N = 1024, d = 128). Rounding can leave a tiny positive value where two
+    rows coincide; the diagonal is set to exactly 0 and negatives to 0, and
+    the square root's gradient is cut where the squared distance is 0.
+    """
+    v = v - tf.reduce_mean(v, axis=0, keepdims=True)  # distances are shift-invariant; smaller norms round less
+    norms = tf.reduce_sum(tf.square(v), axis=1)
+    squared = norms[:, None] + norms[None, :] - 2.0 * tf.matmul(v, v, transpose_b=True)
+    off_diagonal = tf.logical_not(tf.cast(tf.eye(tf.shape(v)[0]), tf.bool))
+    squared = tf.where(off_diagonal, tf.maximum(squared, 0.0), 0.0)
+    positive = squared > 0
+    return tf.where(positive, tf.sqrt(tf.where(positive, squared, 1.0)), 0.0)
+
+
 def _dcov_sums_direct(x, y, w):
     """`dCov^2(x, y)`, `dCov^2(x, x)`, `dCov^2(y, y)` from full N x N matrices."""
 
     def centred(v):
-        diff = v[:, None, :] - v[None, :, :]
         if v.shape[-1] == 1:
-            a = tf.abs(diff[..., 0])
+            a = tf.abs(v - tf.transpose(v))
         else:
-            squared = tf.reduce_sum(tf.square(diff), axis=-1)
-            positive = squared > 0
-            a = tf.where(positive, tf.sqrt(tf.where(positive, squared, 1.0)), 0.0)
+            a = _gram_distances(v)
         r = tf.reduce_mean(a * w[None, :], axis=1)
         return a - r[:, None] - r[None, :] + tf.reduce_mean(r * w)
 

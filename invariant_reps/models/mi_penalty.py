@@ -26,7 +26,7 @@ critic that gives the MI estimate (correction C.1).
 Gradient routing: P reaches the classifier through the frozen critic (its
 variables are auxiliary, never in the classifier's optimizer, and it runs in
 inference mode there); the critic steps see r with gradients stopped. With
-`bkg_only` B is the number of background events (the seed keeps B = 1024, a
+`background_only` B is the number of background events (the seed keeps B = 1024, a
 constant offset of the estimate, not of the gradients). No moving-average bias
 correction (there is none in the seed, correction C.2).
 
@@ -142,8 +142,11 @@ def _critic_hyperparameters(lam_help):
         Hyperparameter("critic_width", int, 64, "units of each critic hidden layer (seed: 64)", lower=1),
         Hyperparameter("critic_depth", int, 2, "critic hidden layers, Dense-LayerNorm-ELU (seed: 2)", lower=0),
         Hyperparameter("spectral_norm", bool, False, "spectral normalisation of the critic (seed -sn)"),
+        Hyperparameter("critic_layer_norm", bool, True, "LayerNorm after each critic hidden layer (seed's MINE: "
+                       "yes; the seed's toy notebook: no)"),
         Hyperparameter("smile_clip", float, 5.0, "SMILE's tau (bound=smile)", lower=1e-6),
-        Hyperparameter("bkg_only", bool, False, "critic and penalty on background (label 0) only (seed -bkg_only)"),
+        Hyperparameter("background_only", bool, False, "critic and penalty on background (label 0) only (seed "
+                       "-bkg_only)"),
         Hyperparameter("standardize_sensitive", str, "dataset", "scale of a continuous s: training-set "
                        "statistics, batch statistics or raw (seed: none)", choices=critic_base.STANDARDIZATIONS),
         Hyperparameter("penalized", str, "auto", "penalised tensor r: auto (logit if binary, else z), logits, "
@@ -160,8 +163,8 @@ class _CriticMethod(DecorrelationModel):
     term_name = None
 
     def __init__(self, encoder, head, lam=10.0, bound="dv", critic_steps=16, critic_learning_rate=8e-4,
-                 critic_width=64, critic_depth=2, spectral_norm=False, smile_clip=5.0, critic=None,
-                 critic_optimizer=None, **kwargs):
+                 critic_width=64, critic_depth=2, spectral_norm=False, critic_layer_norm=True, smile_clip=5.0,
+                 critic=None, critic_optimizer=None, **kwargs):
         super().__init__(encoder, head, **kwargs)
         self.lam = critic_base.non_negative_float(lam, "lam")
         critic_base._choice(bound, BOUNDS, "bound")
@@ -172,7 +175,7 @@ class _CriticMethod(DecorrelationModel):
             critic = DecorrelationCritic(
                 hidden_units=(critic_base.integer(critic_width, "critic_width", 1),)
                 * critic_base.integer(critic_depth, "critic_depth", 0),
-                spectral_norm=spectral_norm, seed=self.seed, name="critic",
+                spectral_norm=spectral_norm, layer_norm=critic_layer_norm, seed=self.seed, name="critic",
             )
         elif not isinstance(critic, keras.layers.Layer):
             raise ValueError(f"`critic` must be a Keras model; received {type(critic).__name__}.")
@@ -281,7 +284,7 @@ class MIPenalty(_CriticMethod):
     """`CE + lam * P(T)` with P = relu(bound) (or heuristic/combined) of a critic T(r, s).
 
     See the module docstring for the math. Args (besides `DecorrelationModel`'s
-    `num_sensitive_classes`, `penalized`, `bkg_only`, `standardize_sensitive`,
+    `num_sensitive_classes`, `penalized`, `background_only`, `standardize_sensitive`,
     `critic_stream`, `seed`, ...):
 
     Args:
@@ -294,6 +297,7 @@ class MIPenalty(_CriticMethod):
         critic_learning_rate: Adam learning rate of the critic (8e-4).
         critic_width, critic_depth: the default critic's hidden layers (64, 2).
         spectral_norm: spectral normalisation of the default critic.
+        critic_layer_norm: LayerNorm in the default critic (True, seed).
         smile_clip: SMILE's tau.
         critic: a custom critic model `(r, s) -> [N]` with `pair_scores`.
         critic_optimizer: a custom optimizer for it.

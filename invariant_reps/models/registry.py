@@ -26,9 +26,9 @@ arguments (`ExperimentContext` fields such as `num_sensitive_classes`,
 """
 
 import dataclasses
-import difflib
 
 from invariant_reps import hyperparameters as hp
+from invariant_reps import registries
 from invariant_reps.kinds import SENSITIVE_KINDS, TASKS
 
 _METHODS = {}
@@ -152,8 +152,7 @@ def register_method(
     Returns:
         The decorator; it returns the class unchanged.
     """
-    if not isinstance(name, str) or not name.isidentifier() or name != name.lower():
-        raise ValueError(f"A method name must be a lower-case identifier; received {name!r}.")
+    registries.check_name(name, "method")
     owner = f"method {name!r}"
     hyperparameters = tuple(hyperparameters)
     hp.check_unique(owner, hyperparameters)
@@ -187,11 +186,7 @@ def register_method(
 
 def get_method(name):
     """Returns the `MethodSpec` registered as `name`; the error lists the known ones."""
-    if name not in _METHODS:
-        close = difflib.get_close_matches(str(name), list(_METHODS), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"Unknown method {name!r}.{hint} Registered methods: {', '.join(available_methods())}.")
-    return _METHODS[name]
+    return registries.lookup(_METHODS, name, "method")
 
 
 def available_methods():

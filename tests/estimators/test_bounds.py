@@ -85,7 +85,12 @@ def test_bounds_stay_finite_for_large_scores():
     # log mean(e^1000, e^1000) = 1000, so DV = 950 - 1000.
     assert float(bounds.dv_bound(joint, marginal)) == pytest.approx(-50.0)
     assert float(bounds.log_mean_exp([1000.0, 1000.0])) == pytest.approx(1000.0)
-    assert math.isfinite(float(bounds.infonce_bound([[1000.0, 999.0], [998.0, 1000.0]])))
+    # Rows: 1000 - log(e^1000 + e^999) = -log(1 + e^-1), 1000 - log(e^998 + e^1000) =
+    # -log(1 + e^-2); InfoNCE = their mean + log 2 = 0.47305, with no overflow.
+    expected = math.log(2.0) - 0.5 * (math.log1p(math.exp(-1.0)) + math.log1p(math.exp(-2.0)))
+    assert float(bounds.infonce_bound([[1000.0, 999.0], [998.0, 1000.0]])) == pytest.approx(
+        expected, abs=1e-5
+    )
 
 
 def test_infonce_rejects_non_square_scores():
@@ -98,3 +103,15 @@ def test_infonce_rejects_non_square_scores():
 def test_smile_rejects_non_positive_clip():
     with pytest.raises(ValueError, match="clip=0"):
         bounds.smile_bound([1.0], [0.0], clip=0)
+
+
+def test_adaptive_clip_is_a_joint_score_quantile_with_a_floor():
+    assert float(bounds.adaptive_clip([1.0, 7.5, 6.0, 3.0], quantile=0.75)) == pytest.approx(6.0)
+    assert float(bounds.adaptive_clip([1.0, 2.0])) == pytest.approx(5.0)  # the floor
+    # With tau above the marginal scores SMILE is DV; "adaptive" clips at 9 here.
+    joint, marginal = [9.0, 9.0], [8.0, 12.0]
+    expected = 9.0 - math.log((math.exp(8.0) + math.exp(9.0)) / 2.0)
+    adaptive = float(bounds.smile_bound(joint, marginal, clip="adaptive"))
+    assert adaptive == pytest.approx(expected, abs=1e-5)
+    with pytest.raises(ValueError, match="'tight'"):
+        bounds.smile_bound(joint, marginal, clip="tight")

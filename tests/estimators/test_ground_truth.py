@@ -66,3 +66,28 @@ def test_transformed_gaussian_keeps_mi_but_not_normality():
 def test_rejects_bad_arguments(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_student_t_mi_closed_form_hand_value_and_monte_carlo():
+    # d = 1, nu = 1, rho = 0: log Gamma(1/2) + log Gamma(3/2) - 2 log Gamma(1)
+    # + 2 [psi(1) - psi(1/2)] - 3/2 [psi(3/2) - psi(1/2)]
+    # = log(pi / 2) + 4 log 2 - 3 = 0.224171 nats of pure tail dependence.
+    assert ground_truth.student_t_mi(0.0, 1, 1) == pytest.approx(
+        math.log(math.pi / 2) + 4 * math.log(2) - 3, abs=1e-12
+    )
+    assert ground_truth.student_t_mi(0.5, 2, 1e6) == pytest.approx(
+        ground_truth.correlated_gaussian_mi(0.5, 2), abs=1e-5
+    )
+    # Monte Carlo of E[log p(x, y) - log p(x) - log p(y)] with scipy's densities.
+    from scipy.stats import multivariate_t
+
+    rho, dim, dof = 0.6, 2, 2
+    x, y = ground_truth.student_t(20000, dim, rho, dof, seed=4)
+    scale = np.block([[np.eye(dim), rho * np.eye(dim)], [rho * np.eye(dim), np.eye(dim)]])
+    marginal = multivariate_t(np.zeros(dim), np.eye(dim), df=dof)
+    pointwise = (multivariate_t(np.zeros(2 * dim), scale, df=dof).logpdf(np.hstack([x, y]))
+                 - marginal.logpdf(x) - marginal.logpdf(y))
+    standard_error = pointwise.std() / math.sqrt(pointwise.size)
+    assert abs(pointwise.mean() - ground_truth.student_t_mi(rho, dim, dof)) < 4 * standard_error
+    with pytest.raises(ValueError, match="dof=0"):
+        ground_truth.student_t(10, 1, 0.5, 0)

@@ -105,9 +105,9 @@ def test_term_is_minus_the_adversary_loss_and_its_gradient_reaches_the_classifie
     assert not {id(v) for v in model.adversary_network.trainable_variables} & {id(v) for v in model.trainable_variables}
 
 
-def test_bkg_only_averages_the_adversary_loss_over_background():
+def test_background_only_averages_the_adversary_loss_over_background():
     x, y, s = _toy(32)
-    model = _model(bkg_only=True, num_bins=4, bin_edges=[-0.5, 0.0, 0.5])
+    model = _model(background_only=True, num_bins=4, bin_edges=[-0.5, 0.0, 0.5])
     model.ensure_built()
     r = model(x)
     all_events, _ = model.adversary_loss(r, tf.constant(s), tf.constant(np.zeros_like(y)), training=False)

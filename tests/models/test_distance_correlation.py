@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from invariant_reps.models.distance_correlation import distance_correlation
 from invariant_reps.models.distance_correlation import distance_correlation_numpy
+from invariant_reps.models.distance_correlation import _gram_distances
 
 
 def _hand_dcorr2(x, y, w):
@@ -74,6 +75,15 @@ def test_independent_samples_give_nearly_zero():
     assert 0.0 <= value < 0.01
     dependent = float(distance_correlation(x, x**2 + 0.5 * rng.normal(size=2000), block_size=512))
     assert dependent > 0.1  # uncorrelated (Pearson ~0) yet clearly dependent
+
+
+def test_independent_value_vanishes_like_one_over_n():
+    # The V-statistic's bias for independent samples is c / N: 16x the events, ~1/16 the value (0 as N -> inf).
+    rng = np.random.default_rng(5)
+    small = np.mean([distance_correlation_numpy(rng.normal(size=100), rng.normal(size=100)) for _ in range(20)])
+    large = np.mean([distance_correlation_numpy(rng.normal(size=1600), rng.normal(size=1600)) for _ in range(4)])
+    assert 8.0 < small / large < 32.0, (small, large)
+    assert large < 0.004
 
 
 @pytest.mark.parametrize("a, b", [(2.5, -1.0), (-0.3, 4.0)])
@@ -193,3 +203,23 @@ def test_numpy_reference_rejects_bad_weights():
         distance_correlation_numpy(X5, Y5, [1.0, -1.0, 1.0, 1.0, 1.0])
     with pytest.raises(ValueError, match="same length"):
         distance_correlation_numpy(X5, Y5[:4])
+
+
+def test_multidimensional_direct_form_matches_the_reference_with_coincident_rows():
+    # The direct form gets vector distances from the Gram matrix (O(N^2) memory, not O(N^2 d)); rows that
+    # coincide must still give distance 0 (the diagonal exactly), the reference value and a finite gradient.
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(48, 16)).astype("float32") + 5.0
+    x[8:12] = x[0]
+    y = rng.normal(size=(48, 3)).astype("float32") + x[:, :3]
+    x_tensor = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x_tensor)
+        value = distance_correlation(x_tensor, tf.constant(y))
+    gradient = tape.gradient(value, x_tensor).numpy()
+    np.testing.assert_allclose(float(value), distance_correlation_numpy(x, y), rtol=1e-4)
+    assert np.all(np.isfinite(gradient)) and np.abs(gradient).max() > 0
+    distances = _gram_distances(x_tensor).numpy()
+    np.testing.assert_array_equal(np.diag(distances), 0.0)
+    explicit = np.sqrt(((x[:, None, :] - x[None, :, :]) ** 2).sum(-1))
+    np.testing.assert_allclose(distances, explicit, atol=1e-2)

@@ -123,6 +123,17 @@ def test_mi_penalty_term_equals_hand_computation_from_the_critics_outputs(penalt
     np.testing.assert_allclose(_terms(model, x, y, s)["mi_penalty"], expected, rtol=1e-5, atol=1e-6)
 
 
+def test_the_critic_without_layer_norm_is_a_plain_elu_mlp_and_round_trips():
+    model = _model(critic_layer_norm=False, critic_depth=3)
+    layers = model.critic.score_network.layers
+    assert not any(isinstance(layer, keras.layers.LayerNormalization) for layer in layers)
+    assert [type(layer).__name__ for layer in layers] == ["Dense", "Activation"] * 3 + ["Dense"]
+    clone = MIPenalty.from_config(model.get_config())
+    assert clone.critic.layer_norm is False and len(clone.critic.score_network.layers) == 7
+    assert sum(isinstance(layer, keras.layers.LayerNormalization)
+               for layer in _model().critic.score_network.layers) == 2  # default: the seed's LayerNorm
+
+
 def test_kl_update_penalty_is_the_mean_joint_critic_score():
     x, y, s = _data()
     model = _model(KLUpdate, lam=10.0)
@@ -130,9 +141,9 @@ def test_kl_update_penalty_is_the_mean_joint_critic_score():
     np.testing.assert_allclose(_terms(model, x, y, s)["kl_penalty"], joint.mean(), rtol=1e-5)
 
 
-def test_bkg_only_sees_background_events_only_with_log_n_background():
+def test_background_only_sees_background_events_only_with_log_n_background():
     x, y, s = _data()
-    model = _model(bound="dv", bkg_only=True)
+    model = _model(bound="dv", background_only=True)
     background = y == 0
     joint, marginal = _scores_by_hand(model, x, s, counter=0, mask=background)
     # DV normalises the marginal term by the number of background events, not the batch size.
@@ -222,8 +233,8 @@ def test_bad_hyperparameters_and_inputs_raise_precise_errors():
         _model(lam=-1.0)
     with pytest.raises(ValueError, match="bound"):
         _model(bound="mine")
-    with pytest.raises(ValueError, match="bkg_only"):
-        MIPenalty(*_networks(outputs=3), bkg_only=True)
+    with pytest.raises(ValueError, match="background_only"):
+        MIPenalty(*_networks(outputs=3), background_only=True)
     x, y, s = _data()
     bad = s.copy()
     bad[5] = np.nan

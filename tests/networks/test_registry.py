@@ -46,7 +46,7 @@ def test_unknown_name_lists_known_names_sorted():
     with pytest.raises(ValueError) as error:
         get_network("resnet50")
     assert "Unknown network 'resnet50'" in str(error.value)
-    assert "Known networks: cifar_resnet, mlp, simple_conv." in str(error.value)
+    assert f"Known networks: {', '.join(available_networks())}." in str(error.value)
 
 
 def test_unknown_name_suggests_close_match():
