@@ -32,10 +32,14 @@ FLAGS = flags.FLAGS
 
 def run_seed(seed):
     logdir = os.path.join(FLAGS.out_dir, f"seed_{seed}")
+    path = os.path.join(logdir, "comparison.json")
+    if os.path.exists(path):  # A finished seed is reused (rerunning it would only reload its last checkpoint).
+        with open(path) as f:
+            return json.load(f)
     command = [sys.executable, "-m", "invariant_reps.train", f"--flagfile={FLAGFILE}", f"--seed={seed}",
                f"--logdir={logdir}"]
     subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-    with open(os.path.join(logdir, "comparison.json")) as f:
+    with open(path) as f:
         return json.load(f)
 
 
@@ -79,7 +83,7 @@ def main(argv):
     lines += [
         "",
         f"Gain: {100 * gains.mean():.1f} ± {100 * gains.std():.1f} points (mean ± std over {len(rows)} seeds); "
-        f"smallest {100 * gains.min():.1f} points; every seed above 15 points: {'yes' if gains.min() >= 0.15 else 'no'}.",
+        f"smallest {100 * gains.min():.1f} points; every seed at least 15 points (the issue's target): {'yes' if gains.min() >= 0.15 - 1e-9 else 'no'}.",
     ]
     markdown = "\n".join(lines)
     print(markdown)

@@ -245,6 +245,11 @@ def _write(args, rows, start, load):
         lines.append(f"| {row['width']:g} | {row['step']} | {row['seconds_per_step']:.3f} | "
                      f"{row['ratio_to_pytorch']:.2f} | {row['cpu_seconds_per_step']:.3f} | "
                      f"{row['cpu_ratio_to_pytorch']:.2f} | {row['first_loss']:.5f} |")
+    lines += ["", "Target (issue 13: the package's step no slower than the PyTorch step, at each width, side by side):"]
+    for row in rows:
+        if row["step"] == "package":
+            met = "met" if row["ratio_to_pytorch"] <= 1.0 else "missed"
+            lines.append(f"- width {row['width']:g}: {row['ratio_to_pytorch']:.2f}x PyTorch's time: {met}.")
     table = "\n".join(lines)
     print(table, flush=True)
     with open(os.path.join(ROOT, "bench", "pytorch_step.json"), "w") as f:

@@ -1,29 +1,8 @@
-"""EnD: Entangling and Disentangling deep representations.
+"""EnD: Entangling and Disentangling deep representations (Tartaglione, Barbano and Grangetto, CVPR 2021).
 
-Tartaglione, Barbano and Grangetto, "EnD: Entangling and Disentangling deep
-representations for bias correction", CVPR 2021. The regularizer is defined on
-the cosine Gram matrix G of the L2-normalised bottleneck batch (unit rows u_i):
-
-- R_perp ("disentangling", `orthogonal_term`) pushes samples that share a bias
-  label towards zero net cosine, whatever their target;
-- R_par ("entangling", `parallel_term`) pulls samples of the same target but
-  different bias labels towards cosine 1.
-
-The objective is `J = CE + alpha * R_perp + beta * R_par`, one optimizer, one
-backward pass (official `src/EnD.py`, `abs_regu`). A term with no eligible
-pair is 0, not NaN; everything is in-graph (no loop over classes), float32.
-
-Cost: both official terms are linear in sums of cosines over pair sets, so they
-never form the B x B matrix. Over a group g of samples
-
-    sum_{i > j in g} u_i . u_j = (||sum_g u||^2 - sum_g ||u||^2) / 2,
-
-so R_perp ("sum") and R_par ("symmetric") cost O(B d) with per-class segment
-sums; R_par ("lower_triangle", which also depends on batch order) costs
-O(B k d) from chunks of k >= max(128, T C) samples (T target, C bias classes). Only
-`variant="elementwise"` (abs of each cosine) builds G (`gram_lower`).
-
-The terms are pure functions in `end_terms.py`; this module is the method.
+`J = CE + alpha * R_perp + beta * R_par` on the L2-normalised bottleneck, one optimizer, one backward pass
+(official `src/EnD.py`, `abs_regu`). The two terms, their pair sets and how they are computed without the
+B x B cosine matrix are in `end_terms.py`; this module is the method: its hyperparameters, validation and step.
 """
 
 import numbers
