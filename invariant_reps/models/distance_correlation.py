@@ -42,6 +42,8 @@ import numbers
 import numpy as np
 import tensorflow as tf
 
+from invariant_reps.models.pairwise import pairwise_squared_distances
+
 
 def distance_correlation(x, y, weights=None, power=1, block_size=None):
     """DisCo's (event-weighted) squared distance correlation, differentiable.
@@ -177,19 +179,12 @@ def _pairwise(rows, cols):
 
 
 def _gram_distances(v):
-    """`[N, N]` Euclidean distances of the rows of `v` through the Gram matrix.
+    """`[N, N]` Euclidean distances of the rows of `v` from `pairwise_squared_distances` (O(N^2) memory).
 
-    `|v_i - v_j|^2 = |v_i|^2 + |v_j|^2 - 2 v_i . v_j`: one matmul and O(N^2)
-    memory, where the difference tensor would take O(N^2 d) (537 MB at
-    N = 1024, d = 128). Rounding can leave a tiny positive value where two
-    rows coincide; the diagonal is set to exactly 0 and negatives to 0, and
-    the square root's gradient is cut where the squared distance is 0.
+    The square root's gradient is cut where the squared distance is 0 (the
+    diagonal, coincident rows), so no NaN or inf reaches the gradient.
     """
-    v = v - tf.reduce_mean(v, axis=0, keepdims=True)  # distances are shift-invariant; smaller norms round less
-    norms = tf.reduce_sum(tf.square(v), axis=1)
-    squared = norms[:, None] + norms[None, :] - 2.0 * tf.matmul(v, v, transpose_b=True)
-    off_diagonal = tf.logical_not(tf.cast(tf.eye(tf.shape(v)[0]), tf.bool))
-    squared = tf.where(off_diagonal, tf.maximum(squared, 0.0), 0.0)
+    squared = pairwise_squared_distances(v)
     positive = squared > 0
     return tf.where(positive, tf.sqrt(tf.where(positive, squared, 1.0)), 0.0)
 

@@ -37,6 +37,7 @@ from keras import ops
 
 from invariant_reps.hyperparameters import Hyperparameter
 from invariant_reps.models.ib_lagrangian import IB_HYPERPARAMETERS, IBLagrangian
+from invariant_reps.models.pairwise import pairwise_squared_distances
 from invariant_reps.models.registry import TASKS, register_method
 
 BOUNDS = ("jensen", "kde")
@@ -44,9 +45,8 @@ BOUNDS = ("jensen", "kde")
 
 def pairwise_kl(mean, log_stddev):
     """`[N, N]` matrix `KL_ij = ||mu_i - mu_j||^2 / (2 sigma^2)`, sigma = exp(log_stddev) a scalar (float32)."""
-    mean = ops.cast(mean, "float32")
-    differences = mean[:, None, :] - mean[None, :, :]
-    return ops.sum(ops.square(differences), axis=-1) / (2.0 * ops.exp(2.0 * ops.cast(log_stddev, "float32")))
+    squared = pairwise_squared_distances(mean)  # O(N^2) memory, not the [N, N, d] differences
+    return squared / (2.0 * ops.exp(2.0 * ops.cast(log_stddev, "float32")))
 
 
 def nib_compression(mean, log_stddev, bound="jensen"):
