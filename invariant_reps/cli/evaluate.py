@@ -20,9 +20,9 @@ and `--code_stddev` (default 1.0, DisenIB's `class_std`) the deviation. The
 codes are `model.encoder(x)` in inference mode (a sample for VIB/NIB).
 
 Writes `RUN/evaluation.json`, TensorBoard scalars under
-`RUN/tensorboard/evaluation`, and prints a table. Flags are defined by
-`define_flags` (called from `run()`) because they share names (`--seed`,
-`--batch_size`, `--import`) with the train app's.
+`RUN/tensorboard/evaluation`, and prints a table. The flags (`define_flags`)
+and the entry point (`run`) are in `cli/evaluate_flags.py`, which checks the
+flags before TensorFlow loads.
 """
 
 import importlib
@@ -40,11 +40,11 @@ from invariant_reps.data import registry as data_registry
 from invariant_reps.data.experiment_data import subsample
 from invariant_reps.data.mnist_classification import PIXEL_RANGES
 from invariant_reps.data.sources import SOURCES
+from invariant_reps.cli.evaluate_flags import PARTS, define_flags, run  # noqa: F401  (re-exported)
 from invariant_reps.evaluation import adversarial, ib_information, ood
 
 EVALUATION_FILE = "evaluation.json"
 TENSORBOARD_SUBDIR = os.path.join("tensorboard", "evaluation")
-PARTS = ("fgsm", "ood", "mi")
 
 
 # ------------------------------------------------------------------ loading
@@ -301,26 +301,6 @@ def format_evaluation_table(evaluation):
 
 
 # ---------------------------------------------------------------------- app
-def define_flags(flag_values=flags.FLAGS):
-    """Defines this app's flags on `flag_values` and returns it."""
-    define = dict(flag_values=flag_values)
-    flags.DEFINE_string("run_dir", None, "Training run directory (its --logdir): model.keras, results.json.", **define)
-    flags.DEFINE_integer("max_examples", 0, "Evaluate at most this many (seeded) examples per split; 0: all.",
-                         lower_bound=0, **define)
-    flags.DEFINE_list("epsilons", ["0.1", "0.2", "0.3"], "FGSM strengths, in the input scale.", **define)
-    flags.DEFINE_list("skip", [], f"Parts to skip, from {', '.join(PARTS)}.", **define)
-    flags.DEFINE_integer("batch_size", 256, "Examples per forward pass.", lower_bound=1, **define)
-    flags.DEFINE_integer("seed", 0, "Seed of the subsets, the OOD noise and Keras's RNG.", **define)
-    flags.DEFINE_float("code_stddev", 1.0, "sigma of a deterministic model's code for I(X;T) (DisenIB: 1.0).",
-                       **define)
-    flags.DEFINE_string("clip", "auto", "Input range of the attacks: auto, none, or 'lo,hi'.", **define)
-    flags.DEFINE_float("ood_temperature", ood.DEFAULT_TEMPERATURE, "ODIN temperature T.", **define)
-    flags.DEFINE_float("ood_epsilon", ood.DEFAULT_MAGNITUDE, "ODIN input perturbation.", **define)
-    flags.DEFINE_multi_string("import", [], "Module(s) registering the run's dataset/method/network.", **define)
-    flags.mark_flag_as_required("run_dir", flag_values=flag_values)
-    return flag_values
-
-
 def main(argv, flag_values=flags.FLAGS):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
@@ -341,11 +321,6 @@ def main(argv, flag_values=flags.FLAGS):
     print(format_evaluation_table(evaluation))
     print(f"Evaluation: {os.path.join(values.run_dir, EVALUATION_FILE)}")
 
-
-def run():
-    """Console entry point (`invariant-reps-evaluate`)."""
-    define_flags()
-    app.run(main)
 
 
 if __name__ == "__main__":

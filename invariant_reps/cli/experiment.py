@@ -13,18 +13,14 @@ import os
 import time
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from invariant_reps import callbacks as ir_callbacks
 from invariant_reps import hyperparameters, models, networks
 from invariant_reps.cli import run_evaluation
 from invariant_reps.cli.compile_options import compile_options, dtype_policy
+from invariant_reps.cli.run_files import FINAL_MODEL_FILE, RESULTS_FILE, TENSORBOARD_DIR, write_text_atomically
 from invariant_reps.data import registry as data_registry
-
-RESULTS_FILE = "results.json"
-FINAL_MODEL_FILE = "model.keras"
-TENSORBOARD_DIR = "tensorboard"
 
 
 class ExperimentError(ValueError):
@@ -187,14 +183,6 @@ def check_writable(directory):
         os.remove(probe)
     except OSError as error:
         raise ExperimentError(f"Cannot write to {directory}: {error.strerror or error}.") from None
-
-
-def write_text_atomically(path, text):
-    """Writes `text` to `path` so that a reader never sees a half-written file."""
-    partial = path + ".partial"
-    with open(partial, "w") as f:
-        f.write(text)
-    os.replace(partial, path)
 
 
 def _write_json_atomically(path, value):

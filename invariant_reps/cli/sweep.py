@@ -30,9 +30,7 @@ import shlex
 import subprocess
 import sys
 
-import tensorflow as tf
 from absl import app, flags
-from tensorboard.plugins.hparams import api as hp
 
 from invariant_reps.cli.sweep_space import (  # noqa: F401  (re-exported)
     GRID_FORM,
@@ -42,10 +40,13 @@ from invariant_reps.cli.sweep_space import (  # noqa: F401  (re-exported)
     parse_space_spec,
     plan_runs,
 )
-from invariant_reps.cli.experiment import RESULTS_FILE, TENSORBOARD_DIR, write_text_atomically
-from invariant_reps.evaluation import sweep_summary
+from invariant_reps.cli.run_files import RESULTS_FILE, TENSORBOARD_DIR, write_text_atomically
+
+# TensorFlow, TensorBoard and the evaluation package load after the flags are checked (inside the functions
+# below), so that a mistaken flag is reported at once.
 
 PLAN_FILE = "sweep.json"
+SELECT_MODES = ("max", "min")  # evaluation.sweep_summary.MODES (tests/cli/test_startup.py checks they agree)
 EVENTS_SUFFIX = ".sweep"  # Marks the event files this command writes (and rewrites).
 
 FLAGS = flags.FLAGS
@@ -58,7 +59,7 @@ flags.DEFINE_multi_string("space", [], "A random-search dimension, one of: " + "
 flags.DEFINE_integer("sweep_seed", 0, "Seed of the random search.")
 flags.DEFINE_integer("top_k", 3, "Number of best runs summarised (EnD: 3).", lower_bound=1)
 flags.DEFINE_string("select_metric", "val_accuracy", "Per-epoch metric whose best epoch is kept and ranks runs.")
-flags.DEFINE_enum("select_mode", "max", sweep_summary.MODES, "Whether the best --select_metric is its max or min.")
+flags.DEFINE_enum("select_mode", "max", SELECT_MODES, "Whether the best --select_metric is its max or min.")
 _REPORTED = ["unbiased_test_accuracy", "biased_test_accuracy", "leakage_accuracy"]
 flags.DEFINE_list("report_metrics", _REPORTED, "Metrics at each run's best epoch (else its final ones).")
 flags.DEFINE_string("train_flags", "", 'Extra flags for every run, e.g. "--epochs=5 --source=digits".')
@@ -138,6 +139,8 @@ def _train(run_dir, params):
 
 
 def _row(run_id, params, results, error=""):
+    from invariant_reps.evaluation import sweep_summary
+
     row = {"run": run_id, **params, "status": "ok" if results else "failed", "error": error}
     if results:
         try:
@@ -156,6 +159,9 @@ def _remove_own_events(directory):
 
 def write_hparams_config(sweep_dir, dimensions, metrics):
     """Declares the swept hparams and their domains, and the metrics, for TensorBoard's HParams tab."""
+    import tensorflow as tf
+    from tensorboard.plugins.hparams import api as hp
+
     hparams = []
     for d in dimensions:
         if d.kind in ("grid", "choice"):
@@ -175,6 +181,9 @@ def write_hparams_config(sweep_dir, dimensions, metrics):
 
 def write_run_summary(run_dir, run_id, params, row, metrics):
     """Writes the run's hparams and its best-epoch metrics (tags `sweep/<metric>`) for TensorBoard."""
+    import tensorflow as tf
+    from tensorboard.plugins.hparams import api as hp
+
     board = os.path.join(run_dir, TENSORBOARD_DIR)
     _remove_own_events(board)
     writer = tf.summary.create_file_writer(board, filename_suffix=EVENTS_SUFFIX)
@@ -188,6 +197,8 @@ def write_run_summary(run_dir, run_id, params, row, metrics):
 
 
 def _describe(params):
+    from invariant_reps.evaluation import sweep_summary
+
     return " ".join(f"{name}={sweep_summary.format_value(v)}" for name, v in params.items())
 
 
@@ -226,6 +237,8 @@ def _dimensions():
 
 def main(argv):
     """Plans the sweep, runs what is not done yet, writes the tables; returns 1 if every run failed."""
+    from invariant_reps.evaluation import sweep_summary
+
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     if not FLAGS.train_flagfile or not FLAGS.sweep_dir:
@@ -275,6 +288,8 @@ def _json_number(value):
 
 def _report(sweep_dir, rows, reports):
     """Writes and prints the top-k summary and the failures; returns the exit status."""
+    from invariant_reps.evaluation import sweep_summary
+
     select, k = FLAGS.select_metric, FLAGS.top_k
     summary = sweep_summary.top_k_summary(rows, select, [select, *reports], k, FLAGS.select_mode)
     top = sweep_summary.top_k_rows(rows, select, k, FLAGS.select_mode)

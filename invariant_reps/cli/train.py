@@ -10,6 +10,7 @@ table. `--list` shows the registered methods, datasets and networks;
 (an installed wheel carries them).
 """
 
+import difflib
 import json
 import os
 import sys
@@ -17,9 +18,9 @@ import tempfile
 
 from absl import app, flags, logging
 
+import invariant_reps
+from invariant_reps import _startup
 from invariant_reps import resources
-from invariant_reps.cli import compare
-from invariant_reps.cli import experiment
 from invariant_reps.cli import flags as ir_flags
 
 FLAGS = ir_flags.FLAGS
@@ -38,18 +39,23 @@ def describe_registries():
 
 
 def parse_flags(argv):
-    """Imports `--import` modules, defines the registered hyperparameter flags, then parses `argv`.
+    """Parses `argv` in two passes; the first one before TensorFlow loads.
 
-    Parsing errors are printed as one message (for an unknown hyperparameter
-    flag: the owner's valid ones) and exit with status 1.
+    1. `check_before_loading`: every flag of the package's own methods and
+       datasets, as `_builtin_declarations.py` records them (absl only).
+    2. Loads the package, imports the `--import` modules, defines the
+       registered hyperparameter flags and parses `argv` completely.
+
+    Errors are printed as one message and exit with status 1 (2 for flags
+    that do not fit together: a hyperparameter of a method or dataset other
+    than the chosen one, no `--logdir`).
     """
     argv = _expand_experiments(argv)
-    early = flags.FlagValues()
-    flags.DEFINE_multi_string("import", [], "", flag_values=early)
+    imports = check_before_loading(argv)
+    invariant_reps.load_package()
     try:
-        early(list(argv), known_only=True)
-        ir_flags.import_user_modules(early["import"].value)
-    except (flags.Error, ImportError) as error:
+        ir_flags.import_user_modules(imports)
+    except ImportError as error:
         _fail(str(error))
     ir_flags.define_registered_flags()
     try:
@@ -58,6 +64,48 @@ def parse_flags(argv):
         _fail(ir_flags.unknown_flag_message(error.flagname) or str(error))
     except flags.Error as error:
         _fail(str(error))
+
+
+def check_before_loading(argv):
+    """Checks `argv` without TensorFlow; exits with one message on a mistake, else returns `--import`'s modules.
+
+    Without `--import`, every flag is checked: the run's own, and the
+    hyperparameters of the package's methods and datasets (from
+    `_startup.BUILTIN_HYPERPARAMETERS`). With it, only the run's own flags
+    are, since the user's modules may register other names and flags.
+    """
+    imports = flags.FlagValues()
+    flags.DEFINE_multi_string("import", [], "", flag_values=imports)
+    try:
+        imports(list(argv), known_only=True)
+    except flags.Error as error:
+        _fail(str(error))
+    plugins = imports["import"].value
+    run_flags, defined = flags.FlagValues(), {}
+    ir_flags.define_run_flags(run_flags, lambda kind: None if plugins else _startup.BUILTIN_NAMES[kind])
+    if not plugins:
+        ir_flags.define_hyperparameter_flags(_startup.BUILTIN_HYPERPARAMETERS, run_flags, defined)
+    try:
+        leftover = run_flags(list(argv), known_only=True)
+    except flags.Error as error:
+        _fail(str(error))
+    if plugins:
+        return plugins
+    for token in leftover[1:]:
+        name = token.lstrip("-").split("=", 1)[0]
+        if not token.startswith("-") or not name or name in FLAGS or (name.startswith("no") and name[2:] in FLAGS):
+            continue  # a positional argument (main() reports it), or absl's own flags (--helpfull, --verbosity)
+        close = difflib.get_close_matches(name, list(run_flags), n=1)
+        hint = f" Did you mean --{close[0]}?" if close else ""
+        _fail(ir_flags.unknown_flag_message(name, defined) or f"Unknown command line flag '{name}'.{hint}")
+    problems = ir_flags.misplaced_hyperparameters(run_flags, defined)
+    asks_help = any(token.lstrip("-").startswith("help") or token in ("-h", "-?") for token in leftover[1:])
+    if not (run_flags.logdir or run_flags.list or asks_help):
+        problems.append("--logdir is required: it receives checkpoints, events and results.")
+    if problems:
+        sys.stderr.write("".join(f"FATAL Flags parsing error: {problem}\n" for problem in problems))
+        sys.exit(2)
+    return plugins
 
 
 def _expand_experiments(argv):
@@ -91,6 +139,8 @@ def main(argv):
             logging.error("%s", problem)
         sys.exit(2)
     config = ir_flags.config_from_flags()
+    from invariant_reps.cli import compare, experiment  # TensorFlow; after the flags are checked
+
     try:
         if FLAGS.compare:
             all_results = compare.run_comparison(config, FLAGS.compare)
