@@ -16,10 +16,17 @@ def lookup(table, name, what):
         ValueError: Unknown method 'ened'. Did you mean 'end'? Registered methods: end, irene.
     """
     if name not in table:
-        close = difflib.get_close_matches(str(name), list(table), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(name, table)
         raise ValueError(f"Unknown {what} {name!r}.{hint} Registered {what}s: {', '.join(sorted(table))}.")
     return table[name]
+
+
+def did_you_mean(name, candidates, prefix=None):
+    """`" Did you mean 'x'?"` for the closest of `candidates` (`" Did you mean --x?"` with prefix "--"), or ""."""
+    close = difflib.get_close_matches(str(name), list(candidates), n=1)
+    if not close:
+        return ""
+    return f" Did you mean {prefix}{close[0]}?" if prefix else f" Did you mean {close[0]!r}?"
 
 
 def check_name(name, what):

@@ -23,7 +23,6 @@ with `FLAGS` once the registries are imported. This module imports no
 TensorFlow.
 """
 
-import difflib
 import importlib
 import importlib.util
 import math
@@ -31,6 +30,8 @@ import os
 import sys
 
 from absl import flags
+
+from invariant_reps import registries
 
 SOURCES = ("auto", "tfds", "idx", "digits")
 OPTIMIZERS = ("adam", "sgd")
@@ -228,14 +229,15 @@ def _register_validators(flag_values, known_names):
 def _name_validator(kind, known_names):
     def check(name):
         known = known_names(kind)
-        if known is None or name in known:
+        if known is None:
             return True
-        close = difflib.get_close_matches(str(name), list(known), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise flags.ValidationError(
-            f"Unknown --{kind}={name!r}{hint}; registered: {', '.join(sorted(known))}. Register your own with the "
-            "public decorator and --import=your_module."
-        )
+        try:
+            registries.lookup(dict.fromkeys(known), name, kind)
+        except ValueError as error:
+            raise flags.ValidationError(
+                f"{error} Register your own with the public decorator and --import=your_module."
+            ) from None
+        return True
 
     return check
 

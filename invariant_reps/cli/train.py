@@ -10,7 +10,6 @@ table. `--list` shows the registered methods, datasets and networks;
 (an installed wheel carries them).
 """
 
-import difflib
 import json
 import os
 import sys
@@ -20,6 +19,7 @@ from absl import app, flags, logging
 
 import invariant_reps
 from invariant_reps import _startup
+from invariant_reps import registries
 from invariant_reps import resources
 from invariant_reps.cli import flags as ir_flags
 
@@ -69,34 +69,31 @@ def parse_flags(argv):
 def check_before_loading(argv):
     """Checks `argv` without TensorFlow; exits with one message on a mistake, else returns `--import`'s modules.
 
-    Without `--import`, every flag is checked: the run's own, and the
-    hyperparameters of the package's methods and datasets (from
-    `_startup.BUILTIN_HYPERPARAMETERS`). With it, only the run's own flags
-    are, since the user's modules may register other names and flags.
+    Checks the run's own flags and the hyperparameters of the package's
+    methods and datasets (`_startup.BUILTIN_HYPERPARAMETERS`). Without
+    `--import`, also the names given to `--method`/`--dataset`/`--network`,
+    unknown flags and flags that do not fit together; with it, those wait
+    for the full parse, since the user's modules may register more.
     """
-    imports = flags.FlagValues()
-    flags.DEFINE_multi_string("import", [], "", flag_values=imports)
-    try:
-        imports(list(argv), known_only=True)
-    except flags.Error as error:
-        _fail(str(error))
-    plugins = imports["import"].value
     run_flags, defined = flags.FlagValues(), {}
-    ir_flags.define_run_flags(run_flags, lambda kind: None if plugins else _startup.BUILTIN_NAMES[kind])
-    if not plugins:
-        ir_flags.define_hyperparameter_flags(_startup.BUILTIN_HYPERPARAMETERS, run_flags, defined)
+
+    def known_names(kind):  # Checked once parsed: the user's modules may register more.
+        return None if run_flags["import"].value else _startup.BUILTIN_NAMES[kind]
+
+    ir_flags.define_run_flags(run_flags, known_names)
+    ir_flags.define_hyperparameter_flags(_startup.BUILTIN_HYPERPARAMETERS, run_flags, defined)
     try:
         leftover = run_flags(list(argv), known_only=True)
     except flags.Error as error:
         _fail(str(error))
+    plugins = run_flags["import"].value
     if plugins:
         return plugins
     for token in leftover[1:]:
         name = token.lstrip("-").split("=", 1)[0]
         if not token.startswith("-") or not name or name in FLAGS or (name.startswith("no") and name[2:] in FLAGS):
             continue  # a positional argument (main() reports it), or absl's own flags (--helpfull, --verbosity)
-        close = difflib.get_close_matches(name, list(run_flags), n=1)
-        hint = f" Did you mean --{close[0]}?" if close else ""
+        hint = registries.did_you_mean(name, run_flags, prefix="--")
         _fail(ir_flags.unknown_flag_message(name, defined) or f"Unknown command line flag '{name}'.{hint}")
     problems = ir_flags.misplaced_hyperparameters(run_flags, defined)
     asks_help = any(token.lstrip("-").startswith("help") or token in ("-h", "-?") for token in leftover[1:])

@@ -60,7 +60,7 @@ def test_list_shows_user_registrations_with_their_hyperparameters():
         (["--end_gama=1"], "method 'end' has no hyperparameter 'gama'; its hyperparameters are: --end_alpha"),
         (["--end_alpha=abc"], "--end_alpha"),
         (["--irene_gamma=1"], "--irene_gamma is a hyperparameter of method 'irene', but --method=end"),
-        (["--method=bogus"], "Unknown --method='bogus'; registered: "),
+        (["--method=bogus"], "Unknown method 'bogus'. Registered methods: "),
         (["--import=no_such_module_xyz"], "--import=no_such_module_xyz"),
         (["--biased_mnist_rho=1.5"], "--biased_mnist_rho=1.5"),
     ],

@@ -58,8 +58,8 @@ def _fake_heavy_modules(directory):
     [
         ("invariant_reps.train", ["--epochs=abc"], "flag --epochs=abc: invalid literal for int()"),
         ("invariant_reps.train", ["--epoch=3"], "Unknown command line flag 'epoch'. Did you mean --epochs?"),
-        ("invariant_reps.train", ["--method=endd"], "Unknown --method='endd' (did you mean 'end'?); registered: "),
-        ("invariant_reps.train", ["--dataset=hepp"], "Unknown --dataset='hepp' (did you mean 'hep'?)"),
+        ("invariant_reps.train", ["--method=endd"], "Unknown method 'endd'. Did you mean 'end'? Registered methods: "),
+        ("invariant_reps.train", ["--dataset=hepp"], "Unknown dataset 'hepp'. Did you mean 'hep'? Registered datasets: "),
         ("invariant_reps.train", ["--flagfile=flags/end_digits.cfg", "--learning_rate=nan"],
          "--learning_rate must be a finite number"),
         ("invariant_reps.train", ["--flagfile=flags/no_such.cfg"], "flags/no_such.cfg"),

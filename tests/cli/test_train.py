@@ -140,8 +140,8 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path):
 @pytest.mark.parametrize(
     "flag, message",
     [
-        ("--method=bogus", "Unknown --method='bogus'; registered: "),
-        ("--network=bogus", "Unknown --network='bogus'; registered: cifar_resnet, "),
+        ("--method=bogus", "Unknown method 'bogus'. Registered methods: "),
+        ("--network=bogus", "Unknown network 'bogus'. Registered networks: cifar_resnet, "),
         ("--source=bogus", "value should be one of <auto|tfds|idx|digits>"),
         ("--biased_mnist_rho=1.5", "--biased_mnist_rho=1.5: 1.5 is not"),
     ],
