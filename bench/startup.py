@@ -31,8 +31,8 @@ COMMANDS = (
     ("train, a bad hyperparameter value (--end_alpha=-1)",
      ["-m", "invariant_reps.train", "--method=end", "--end_alpha=-1"]),
     ("train, a misspelt hyperparameter (--end_alph)", ["-m", "invariant_reps.train", "--method=end", "--end_alph=1"]),
-    ("train, a bad hyperparameter value with --import (checked after loading)",
-     ["-m", "invariant_reps.train", "--import=json", "--method=end", "--end_alpha=-1"]),
+    ("train with --import, a misspelt --method (checked after the import)",
+     ["-m", "invariant_reps.train", "--import=json", "--method=endd"]),
     ("sweep, --top_k=0", ["-m", "invariant_reps.sweep", "--top_k=0"]),
     ("evaluate, a non-integer --max_examples", ["-m", "invariant_reps.evaluate", "--run_dir=x", "--max_examples=a"]),
     ("estimate_mi, an unknown --method", ["-m", "invariant_reps.estimate_mi", "--run_dir=x", "--method=mime"]),
@@ -75,7 +75,8 @@ def main(argv):
     lines += [
         "", "Every flag of the package's own methods and datasets is checked before TensorFlow loads (their "
         "declarations are recorded in `invariant_reps/_builtin_declarations.py`). With `--import`, a user's "
-        "module may declare more, so everything but the run's own flags waits for the import (the last train row).",
+        "module may register more, so the names given to --method/--dataset/--network, unknown flags and flags "
+        "that do not fit together are checked after the import (the last train row).",
     ]
     if FLAGS.write_results:
         _results.update_section("startup", "\n".join(lines))
