@@ -101,19 +101,35 @@ def test_divergence_names_the_loss_and_the_last_good_checkpoint(tmp_path):
         assert all(np.isfinite(w.numpy()).all() for w in restored.weights)
 
 
+def _default_sigint():
+    # A test run started in the background of a non-interactive shell inherits an ignored SIGINT, and so would
+    # the run below (Python leaves an inherited SIG_IGN alone): restore the terminal's default in the child.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_prints_one_line_with_how_to_resume(tmp_path):
     process = subprocess.Popen(
         [sys.executable, "-m", "invariant_reps.train", *TOY, "--epochs=200", "--toy_blobs_num_examples=2000",
          f"--logdir={tmp_path}"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint,
     )
     deadline = time.time() + 240
     while not (tmp_path / "checkpoints" / "epoch_0001.keras").exists():
         assert process.poll() is None and time.time() < deadline, "the run ended before it could be interrupted"
         time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130, stderr[-2000:]
+    for _ in range(4):
+        # TensorFlow's runtime very rarely loses a SIGINT (about once in 50 runs here); a user presses Ctrl-C
+        # again, and so does this test, 30 s later: the one-line message and exit status are what it checks.
+        process.send_signal(signal.SIGINT)
+        try:
+            _, stderr = process.communicate(timeout=30)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    else:
+        process.kill()
+        pytest.fail("four SIGINTs, 30 s apart, did not stop the run")
+    assert process.returncode == 130, stderr[-3000:]
     assert "Interrupted. Epochs up to " in stderr and "rerun the same command to resume" in stderr
     assert "Traceback" not in stderr
     assert not list((tmp_path / "checkpoints").glob("*.partial*"))
