@@ -289,16 +289,17 @@ def run_experiment(config, callbacks=()):
         _write_tensorboard_setup(config, logdir)
         start = time.time()
         try:
-            model.fit(
-                train,
-                epochs=epochs,
-                initial_epoch=initial_epoch,
-                steps_per_epoch=steps,
-                validation_data=validation,
-                callbacks=fit_callbacks,
-                shuffle=False,  # the pipeline shuffles, per epoch, reproducibly
-                verbose=config["verbose"],
-            )
+            with ir_callbacks.interrupt_guard() as interrupt:  # Ctrl-C is never swallowed by library code
+                model.fit(
+                    train,
+                    epochs=epochs,
+                    initial_epoch=initial_epoch,
+                    steps_per_epoch=steps,
+                    validation_data=validation,
+                    callbacks=[interrupt, *fit_callbacks],
+                    shuffle=False,  # the pipeline shuffles, per epoch, reproducibly
+                    verbose=config["verbose"],
+                )
         except tf.errors.InvalidArgumentError as error:
             if "NaN or inf" not in error.message:
                 raise
