@@ -11,6 +11,7 @@ bad one at once, and only then calls `invariant_reps.load_package()`.
 This module imports nothing heavy (standard library only).
 """
 
+import importlib
 import os
 import sys
 
@@ -68,6 +69,17 @@ def started_as_command(orig_argv=None, argv0=None):
         elif arg == "-c" or not arg.startswith("-"):
             break  # `python -c CODE` or `python script.py`
     return os.path.basename(argv0) in CONSOLE_SCRIPTS
+
+
+def load_and_call(module_name, argv):
+    """Loads the package (registering its custom Keras objects), then returns `<module_name>.main(argv)`.
+
+    The `main` of a command whose flags were checked before TensorFlow loaded.
+    """
+    import invariant_reps
+
+    invariant_reps.load_package()
+    return importlib.import_module(module_name).main(argv)
 
 
 def render_builtin_declarations():

@@ -2,7 +2,7 @@
 
 Standard library and absl only: the command checks its flags before it loads
 TensorFlow. The choices and defaults below mirror the library's
-(tests/cli/test_estimate_mi.py checks that they agree).
+(tests/cli/test_startup.py checks that they agree).
 
 Flags are defined by `define_flags`, called from `run()`, rather than at
 import: this app shares flag names (`--method`, `--dataset`, `--source`,
@@ -11,6 +11,8 @@ process that imports both (a test session) must not define them twice.
 """
 
 from absl import app, flags
+
+from invariant_reps import _startup
 
 #: `evaluation.information_dynamics.HELD_OUT` / `PROTOCOLS`.
 HELD_OUT = "held_out"
@@ -77,12 +79,13 @@ def define_flags(flag_values=flags.FLAGS):
                              lower_bound=1, **define)
         flags.DEFINE_float(f"dt_{pair}_learning_rate", learning_rate, f"dt_tradeoff: Adam lr for {quantity}.",
                            lower_bound=0.0, **define)
-    flags.DEFINE_integer("dt_batch_size", SEED_DT_TRADEOFF["batch_size"], "dt_tradeoff: rows per joint/marginal batch (clamped to "
-                         "the split's size).", lower_bound=2, **define)
-    flags.DEFINE_integer("dt_hidden_units", SEED_DT_TRADEOFF["hidden_units"], "dt_tradeoff: width of the critic's 3 hidden layers.",
-                         lower_bound=1, **define)
-    flags.DEFINE_integer("dt_readout_window", SEED_DT_TRADEOFF["readout_window"], "dt_tradeoff: training estimates averaged for the "
-                         "readout.", lower_bound=1, **define)
+    flags.DEFINE_integer("dt_batch_size", SEED_DT_TRADEOFF["batch_size"],
+                         "dt_tradeoff: rows per joint/marginal batch (clamped to the split's size).",
+                         lower_bound=2, **define)
+    flags.DEFINE_integer("dt_hidden_units", SEED_DT_TRADEOFF["hidden_units"],
+                         "dt_tradeoff: width of the critic's 3 hidden layers.", lower_bound=1, **define)
+    flags.DEFINE_integer("dt_readout_window", SEED_DT_TRADEOFF["readout_window"],
+                         "dt_tradeoff: training estimates averaged for the readout.", lower_bound=1, **define)
     flags.DEFINE_bool("transfer", False, "Also run the transfer probe (source_acc, target_probe_acc).", **define)
     flags.DEFINE_bool("save_curves", True, "Save each neural estimate's training curve under curves/.", **define)
     flags.DEFINE_integer("every", 1, "Evaluate every N-th epoch's checkpoint, and the last (seed: --skip).",
@@ -108,9 +111,4 @@ def run():
 
 
 def _main(argv):
-    import invariant_reps
-
-    invariant_reps.load_package()  # registers the custom Keras objects the checkpoints hold
-    from invariant_reps.cli import estimate_mi
-
-    return estimate_mi.main(argv)
+    return _startup.load_and_call("invariant_reps.cli.estimate_mi", argv)  # the checkpoints' Keras objects

@@ -1,12 +1,14 @@
 """The flags of `python -m invariant_reps.evaluate` (see `invariant_reps.cli.evaluate`).
 
 Standard library and absl only: the command checks its flags before it loads
-TensorFlow (tests/cli/test_evaluate.py checks the defaults below against the
+TensorFlow (tests/cli/test_startup.py checks the defaults below against the
 library's). Flags are defined by `define_flags` (called from `run()`) because
 they share names (`--seed`, `--batch_size`, `--import`) with the train app's.
 """
 
 from absl import app, flags
+
+from invariant_reps import _startup
 
 PARTS = ("fgsm", "ood", "mi")
 #: `evaluation.ood.DEFAULT_TEMPERATURE` / `DEFAULT_MAGNITUDE` (ODIN's T = 1000, eps = 0.0014).
@@ -41,9 +43,4 @@ def run():
 
 
 def _main(argv):
-    import invariant_reps
-
-    invariant_reps.load_package()  # registers the custom Keras objects model.keras holds
-    from invariant_reps.cli import evaluate
-
-    return evaluate.main(argv)
+    return _startup.load_and_call("invariant_reps.cli.evaluate", argv)  # model.keras's Keras objects
